@@ -1,0 +1,125 @@
+-- The overdue rule.
+--
+-- A pending installment of an active plan becomes overdue when p_as_of is later than the
+-- instant (student_due_date + overdue_cutoff_time) AT TIME ZONE agency.timezone. PostgreSQL's
+-- own zone rules turn the local due moment into an instant, so DST days need no special case:
+-- a cutoff inside a spring-forward gap or a fall-back repeated hour resolves the way PostgreSQL
+-- resolves that local time everywhere else.
+--
+-- Cost. Comparing every pending row against its agency's instant would read the whole table.
+-- Instead, for each agency we compute once the latest due date that is already overdue at
+-- p_as_of (last_overdue_due_date), and read the partial index
+-- installments_overdue_candidates_idx (agency_id, student_due_date) WHERE pending AND
+-- plan_active up to that date. Rows of completed/cancelled plans are not in that index. A run
+-- with nothing to do is one empty index probe per agency; a run with work reads exactly the
+-- rows it changes. The per-row comparison is kept as well, so the rule is stated once, exactly.
+
+-- The latest due date whose cutoff instant is strictly before p_as_of, in the given zone.
+-- The local date at p_as_of, and the day before, are the only possible answers in practice;
+-- the neighbours are tried too so that zones that skipped or repeated a whole date
+-- (Pacific/Apia 2011, Pacific/Kwajalein 1993) are still right.
+create or replace function public.last_overdue_due_date(p_timezone text, p_cutoff time, p_as_of timestamptz)
+  returns date
+  language sql stable parallel safe
+  set search_path = pg_catalog
+as $$
+  select max(d.due)
+    from (select (p_as_of at time zone p_timezone)::date as local_day) l,
+         lateral (values (l.local_day + 1), (l.local_day), (l.local_day - 1), (l.local_day - 2)) as d(due)
+   where (d.due + p_cutoff) at time zone p_timezone < p_as_of
+$$;
+
+grant execute on function public.last_overdue_due_date(text, time, timestamptz) to public;
+
+create or replace function public.update_installment_statuses(p_as_of timestamptz default now())
+  returns table (agency_id uuid, updated_count integer, transitions jsonb)
+  language plpgsql
+  security definer
+  set search_path = pg_catalog, pg_temp
+as $$
+declare
+  -- The runner may tag the audit rows with its jobs_log id (set_config('overdue.job_id', …, true)).
+  v_job_id uuid := nullif(current_setting('overdue.job_id', true), '')::uuid;
+begin
+  if p_as_of is null then
+    raise exception 'p_as_of must not be null' using errcode = '22004';
+  end if;
+  -- The past may be replayed; the future may not be written. clock_timestamp(), not now(), so a
+  -- caller's "now" taken after this transaction began is not mistaken for the future.
+  if p_as_of > clock_timestamp() then
+    raise exception 'p_as_of % is in the future: overdue statuses can only be written up to now', p_as_of
+      using errcode = '22023',
+            hint = 'Use preview_installment_status_changes() to see what a future instant would change.';
+  end if;
+
+  return query
+  with cutoffs as (
+    select a.id, a.timezone, a.overdue_cutoff_time,
+           public.last_overdue_due_date(a.timezone, a.overdue_cutoff_time, p_as_of) as last_due
+      from public.agencies a
+  ),
+  flipped as (
+    update public.installments i
+       set status = 'overdue',
+           updated_at = now()
+      from cutoffs c
+     where i.agency_id = c.id
+       and i.status = 'pending'
+       and i.plan_active
+       and i.student_due_date <= c.last_due
+       and (i.student_due_date + c.overdue_cutoff_time) at time zone c.timezone < p_as_of
+    returning i.id, i.agency_id
+  ),
+  audited as (
+    insert into public.audit_logs (agency_id, entity_type, entity_id, action, old_status, new_status, actor_id, job_id)
+    select f.agency_id, 'installment', f.id, 'status_change', 'pending', 'overdue', null, v_job_id
+      from flipped f
+    returning audit_logs.agency_id
+  )
+  select au.agency_id,
+         count(*)::integer,
+         jsonb_build_object('pending_to_overdue', count(*))
+    from audited au
+   group by au.agency_id
+   order by au.agency_id;
+end
+$$;
+
+comment on function public.update_installment_statuses(timestamptz) is
+  'Marks pending installments of active plans overdue once their agency-local cutoff has passed at p_as_of; one audit row per change; returns one row per agency that changed.';
+
+create or replace function public.preview_installment_status_changes(
+    p_as_of timestamptz default now(),
+    p_agency_id uuid default null)
+  returns table (agency_id uuid, updated_count integer, transitions jsonb)
+  language sql
+  stable
+  security definer
+  set search_path = pg_catalog, pg_temp
+as $$
+  with cutoffs as (
+    select a.id, a.timezone, a.overdue_cutoff_time,
+           public.last_overdue_due_date(a.timezone, a.overdue_cutoff_time, p_as_of) as last_due
+      from public.agencies a
+     where p_agency_id is null or a.id = p_agency_id
+  )
+  select i.agency_id,
+         count(*)::integer,
+         jsonb_build_object('pending_to_overdue', count(*))
+    from public.installments i
+    join cutoffs c on c.id = i.agency_id
+   where i.status = 'pending'
+     and i.plan_active
+     and i.student_due_date <= c.last_due
+     and (i.student_due_date + c.overdue_cutoff_time) at time zone c.timezone < p_as_of
+   group by i.agency_id
+   order by i.agency_id
+$$;
+
+comment on function public.preview_installment_status_changes(timestamptz, uuid) is
+  'Read-only: what update_installment_statuses would change at p_as_of (future instants allowed), optionally for one agency.';
+
+revoke all on function public.update_installment_statuses(timestamptz) from public, anon, authenticated;
+revoke all on function public.preview_installment_status_changes(timestamptz, uuid) from public, anon, authenticated;
+grant execute on function public.update_installment_statuses(timestamptz) to service_role;
+grant execute on function public.preview_installment_status_changes(timestamptz, uuid) to service_role;
