@@ -1,0 +1,67 @@
+// Node entry point (`npm start`): the same fetch handler as the edge function, on PORT.
+// With no DATABASE_URL it runs on an embedded PostgreSQL (PGlite) under OVERDUE_DATA_DIR.
+import { serve } from '@hono/node-server';
+import { ConfigError, loadConfig, type Config } from './config.ts';
+import { createService } from './http/service.ts';
+import { createLogger } from './log.ts';
+
+async function main(): Promise<void> {
+  let config: Config;
+  try {
+    config = loadConfig(process.env);
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      console.error(`configuration error: ${error.message}`);
+      process.exit(2);
+    }
+    throw error;
+  }
+  const logger = createLogger({ service: 'overdue' }, { level: config.logLevel });
+
+  let databaseUrl: string | null = config.databaseUrl;
+  let closeEmbedded: (() => Promise<void>) | undefined;
+  let generatedKey = false;
+  if (databaseUrl === null) {
+    const embedded = await import('./db/embedded.ts');
+    const db = await embedded.startEmbedded({ dataDir: config.dataDir, logger });
+    databaseUrl = db.url;
+    closeEmbedded = db.close;
+    if (config.functionKeys.length === 0) {
+      config = { ...config, functionKeys: [await embedded.loadOrCreateApiKey(config.dataDir)] };
+      generatedKey = true;
+    }
+  }
+
+  if (databaseUrl === null) throw new Error('unreachable: no database URL after start-up');
+  const service = await createService({ ...config, databaseUrl }, logger, closeEmbedded ? 1 : 4);
+  const server = serve({ fetch: service.app.fetch, port: config.port, hostname: config.host }, (info) => {
+    const url = `http://${config.host}:${info.port}/functions/v1/update-installment-statuses`;
+    logger.info('listening', { url, embedded: closeEmbedded !== undefined });
+    if (closeEmbedded) {
+      // The quick start prints what a newcomer needs to try it; the key is theirs, locally generated.
+      console.error(
+        [
+          '',
+          `  Overdue job listening on ${url}`,
+          generatedKey ? `  API key (generated, kept in ${config.dataDir}/): ${config.functionKeys[0]}` : '  API key: the SUPABASE_FUNCTION_KEY you configured',
+          '',
+          '  Try it:',
+          `    curl -s -X POST ${url} -H "X-API-Key: ${generatedKey ? config.functionKeys[0] : '$SUPABASE_FUNCTION_KEY'}"`,
+          '',
+        ].join('\n'),
+      );
+    }
+  });
+
+  const stop = async (signal: string) => {
+    logger.info('shutting down', { signal });
+    server.close();
+    await service.close();
+    await closeEmbedded?.();
+    process.exit(0);
+  };
+  process.once('SIGINT', () => void stop('SIGINT'));
+  process.once('SIGTERM', () => void stop('SIGTERM'));
+}
+
+await main();
