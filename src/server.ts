@@ -23,7 +23,11 @@ async function main(): Promise<void> {
   let generatedKey = false;
   if (databaseUrl === null) {
     const embedded = await import('./db/embedded.ts');
-    const db = await embedded.startEmbedded({ dataDir: config.dataDir, logger });
+    const db = await embedded.openEmbedded({ dataDir: config.dataDir, logger }).catch((error: unknown) => {
+      if (!(error instanceof embedded.DataFolderInUseError)) throw error;
+      console.error(error.message); // a second `npm start` on the same folder: say which process has it
+      process.exit(1);
+    });
     databaseUrl = db.url;
     closeEmbedded = db.close;
     if (config.functionKeys.length === 0) {
