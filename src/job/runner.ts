@@ -165,11 +165,16 @@ export class JobRunner {
     let jobId: string | null = null;
     let log = this.logger.child({ trigger: options.trigger });
 
-    const dropConnection = async (healthy: boolean) => {
+    // 'unlock': give the lock back and the connection to the pool. 'idle': the connection is
+    // fine but holds no lock. 'dead': the connection is gone (and with it the lock); postgres.js
+    // has already moved it to its closed queue, and releasing it would put a socket-less
+    // connection back into the pool, so it is only forgotten.
+    const dropConnection = async (state: 'unlock' | 'idle' | 'dead') => {
       if (!conn) return;
       const c = conn;
       conn = null;
-      if (healthy) await q.unlock(c, JOB_NAME).catch(() => {});
+      if (state === 'dead') return;
+      if (state === 'unlock') await q.unlock(c, JOB_NAME).catch(() => {});
       c.release();
     };
 
@@ -180,7 +185,7 @@ export class JobRunner {
             conn = await this.sql.reserve();
             const locked = (await q.tryLock(conn, JOB_NAME))[0]?.locked === true;
             if (!locked) {
-              await dropConnection(false);
+              await dropConnection('idle');
               if (jobId === null) {
                 log.info('another run is in progress; not starting a second one');
                 return { kind: 'busy', trigger: options.trigger };
@@ -242,19 +247,19 @@ export class JobRunner {
             trigger: options.trigger,
           };
         } catch (error) {
+          // A broken connection has lost the lock already; a healthy one keeps it across the wait.
+          if (isConnectionError(error)) await dropConnection('dead');
           const retry = this.recordAttempt(attemptErrors, attempt, error, log);
           if (!retry) {
             const outcome = this.failedOutcome(jobId, error, attemptErrors, started, options.trigger);
             await this.recordFailure(conn, outcome, error, log);
             return outcome;
           }
-          // A broken connection has lost the lock already; a healthy one keeps it across the wait.
-          if (isConnectionError(error)) await dropConnection(false);
           await this.sleep(this.retryDelaysMs[attempt - 1]!);
         }
       }
     } finally {
-      await dropConnection(true);
+      await dropConnection('unlock');
     }
   }
 
@@ -338,7 +343,9 @@ async function inTransaction<T>(conn: postgres.ReservedSql<Record<string, never>
     await conn.unsafe('commit');
     return result;
   } catch (error) {
-    await conn.unsafe('rollback').catch(() => {});
+    // On a dead connection there is nothing to roll back (the server already did), and
+    // postgres.js crashes the process if asked to write to a reserved connection's closed socket.
+    if (!isConnectionError(error)) await conn.unsafe('rollback').catch(() => {});
     throw error;
   }
 }
