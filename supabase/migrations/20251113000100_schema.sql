@@ -126,7 +126,10 @@ create index if not exists installments_overdue_candidates_idx
   where status = 'pending' and plan_active;
 
 -- Before insert or when the plan changes: the agency must be the plan's (with a clear message;
--- the composite foreign key is the guarantee) and plan_active is copied from the plan.
+-- the composite foreign key is the guarantee) and plan_active is copied from the plan. It also
+-- fires when plan_active itself is written, so a hand-set value (any member may update their
+-- installments) is replaced by the plan's real state instead of letting the job flip
+-- installments of a completed plan.
 create or replace function public.installments_check_plan() returns trigger
   language plpgsql
   set search_path = pg_catalog
@@ -155,7 +158,7 @@ $$;
 
 drop trigger if exists installments_check_plan on public.installments;
 create trigger installments_check_plan
-  before insert or update of payment_plan_id, agency_id on public.installments
+  before insert or update of payment_plan_id, agency_id, plan_active on public.installments
   for each row execute function public.installments_check_plan();
 
 -- updated_at for changes made by people; the job sets it itself, so the WHEN clause keeps this
