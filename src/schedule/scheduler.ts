@@ -95,13 +95,21 @@ export class BuiltinScheduler {
   }
 
   private fire(tick: number | null): void {
-    this.inFlight = this.runOnce(tick).finally(() => {
+    this.inFlight = this.runOnce(tick).then((report) => {
       this.inFlight = null;
       this.arm();
+      // After re-arming, so a listener sees the scheduler as it will be until the next tick.
+      for (const listener of this.listeners) {
+        try {
+          listener(report);
+        } catch (error) {
+          this.logger.error('tick listener threw', { error: error instanceof Error ? error.message : String(error) });
+        }
+      }
     });
   }
 
-  private async runOnce(tick: number | null): Promise<void> {
+  private async runOnce(tick: number | null): Promise<TickReport> {
     const report: TickReport = { tick, outcome: { kind: 'error', error: 'not run' } };
     try {
       // No asOf: the runner judges at the database's now(), which is at or after the tick.
@@ -117,7 +125,7 @@ export class BuiltinScheduler {
       report.outcome = { kind: 'error', error: error instanceof Error ? error.message : String(error) };
       this.logger.error('scheduled run threw', { tick: iso(tick), error: report.outcome.error });
     }
-    for (const listener of this.listeners) listener(report);
+    return report;
   }
 }
 
