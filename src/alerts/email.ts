@@ -4,7 +4,7 @@ import type { Alert, AlertChannel } from './channel.ts';
 
 export class EmailChannel implements AlertChannel {
   readonly name = 'email';
-  private readonly transport: nodemailer.Transporter;
+  private readonly transport: ReturnType<typeof nodemailer.createTransport>;
 
   constructor(
     smtpUrl: string,
@@ -17,7 +17,7 @@ export class EmailChannel implements AlertChannel {
       connectionTimeout: timeout,
       greetingTimeout: timeout,
       socketTimeout: timeout,
-    } as nodemailer.TransportOptions);
+    } as Parameters<typeof nodemailer.createTransport>[1]);
   }
 
   async send(alert: Alert): Promise<void> {
