@@ -30,6 +30,8 @@ const USAGE = `usage: overdue <command> [options]
   history [--limit N] [--failed] [--json]  recent runs from jobs_log
   migrate [--json]                          apply supabase/migrations to DATABASE_URL
   key generate                              print a strong random API key
+  token --platform-admin | --agency-admin ID  mint a sign-in token for the admin pages
+  check [--alert] [--stale-after-hours H]   exit 1 when no run succeeded within the limit (dead-man's switch)
 
 Environment: DATABASE_URL (or SUPABASE_DB_URL); see README "Configuration".
 Exit codes: 0 ok, 1 run failed, 2 usage/configuration error, 3 already running.`;
@@ -190,6 +192,9 @@ export const commands: Record<string, Command> = {
   history,
   migrate: migrateCommand,
   key,
+  // Operations (src/ops-cli.ts), loaded on use.
+  token: async (ctx) => (await import('./ops-cli.ts')).token(ctx),
+  check: async (ctx) => (await import('./ops-cli.ts')).check(ctx),
 };
 
 export async function main(argv: string[], env: CommandContext['env'] = process.env, io = { out: (l: string) => console.log(l), err: (l: string) => console.error(l) }): Promise<number> {

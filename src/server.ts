@@ -4,11 +4,14 @@ import { serve } from '@hono/node-server';
 import { ConfigError, loadConfig, type Config } from './config.ts';
 import { createService } from './http/service.ts';
 import { createLogger } from './log.ts';
+import { loadOperationsConfig, startOperations, type OperationsConfig } from './operations.ts';
 
 async function main(): Promise<void> {
   let config: Config;
+  let opsConfig: OperationsConfig;
   try {
     config = loadConfig(process.env);
+    opsConfig = loadOperationsConfig(process.env);
   } catch (error) {
     if (error instanceof ConfigError) {
       console.error(`configuration error: ${error.message}`);
@@ -34,10 +37,15 @@ async function main(): Promise<void> {
       config = { ...config, functionKeys: [await embedded.loadOrCreateApiKey(config.dataDir)] };
       generatedKey = true;
     }
+    // The quick start signs admin-page tokens with a secret kept with the data (`npx overdue token`).
+    if (opsConfig.jwtSecret === null) {
+      opsConfig = { ...opsConfig, jwtSecret: (await import('./jwt-secret-file.ts')).loadOrCreateJwtSecret(config.dataDir) };
+    }
   }
 
   if (databaseUrl === null) throw new Error('unreachable: no database URL after start-up');
   const service = await createService({ ...config, databaseUrl }, logger, closeEmbedded ? 1 : 4);
+  const operations = startOperations({ ...service, logger, config: opsConfig });
   const server = serve({ fetch: service.app.fetch, port: config.port, hostname: config.host }, (info) => {
     const url = `http://${config.host}:${info.port}/functions/v1/update-installment-statuses`;
     logger.info('listening', { url, embedded: closeEmbedded !== undefined });
@@ -52,6 +60,8 @@ async function main(): Promise<void> {
           '  Try it:',
           `    curl -s -X POST ${url} -H "X-API-Key: ${generatedKey ? config.functionKeys[0] : '$SUPABASE_FUNCTION_KEY'}"`,
           '',
+          `  Dashboard: http://${config.host}:${info.port}/admin/jobs — sign in with the output of \`npx overdue token --platform-admin\``,
+          '',
         ].join('\n'),
       );
     }
@@ -60,6 +70,7 @@ async function main(): Promise<void> {
   const stop = async (signal: string) => {
     logger.info('shutting down', { signal });
     server.close();
+    await operations.stop();
     await service.close();
     await closeEmbedded?.();
     process.exit(0);
