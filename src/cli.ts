@@ -30,6 +30,8 @@ const USAGE = `usage: overdue <command> [options]
   history [--limit N] [--failed] [--json]  recent runs from jobs_log
   migrate [--json]                          apply supabase/migrations to DATABASE_URL
   key generate                              print a strong random API key
+  schedule install|show|remove [--json]    the pg_cron jobs (see \`overdue schedule --help\`)
+  next [--at ISO] [--json]                  the next cutoff instant of every agency, local and UTC
   token --platform-admin | --agency-admin ID  mint a sign-in token for the admin pages
   check [--alert] [--stale-after-hours H]   exit 1 when no run succeeded within the limit (dead-man's switch)
 
@@ -195,6 +197,9 @@ export const commands: Record<string, Command> = {
   // Operations (src/ops-cli.ts), loaded on use.
   token: async (ctx) => (await import('./ops-cli.ts')).token(ctx),
   check: async (ctx) => (await import('./ops-cli.ts')).check(ctx),
+  // Scheduling (src/schedule/cli-commands.ts), loaded on use.
+  schedule: async (ctx) => (await import('./schedule/cli-commands.ts')).scheduleCommand(ctx),
+  next: async (ctx) => (await import('./schedule/cli-commands.ts')).nextCommand(ctx),
 };
 
 export async function main(argv: string[], env: CommandContext['env'] = process.env, io = { out: (l: string) => console.log(l), err: (l: string) => console.error(l) }): Promise<number> {
