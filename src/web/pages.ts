@@ -34,6 +34,7 @@ function layout(input: { title: string; page: string; script: string; body: stri
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>${escapeHtml(input.title)} · Overdue job</title>
+<link rel="icon" href="data:,">
 <link rel="stylesheet" href="/admin/assets/app.css">
 <script type="module" src="/admin/assets/${input.script}"></script>
 </head>
@@ -106,7 +107,7 @@ const dashboard = layout({
 </section>
 <section class="card" aria-labelledby="runs-title">
   <h2 id="runs-title">Recent runs</h2>
-  <div class="table-wrap"><table id="runs">
+  <div class="table-wrap"><table id="runs" class="stack">
     <thead><tr><th>Started</th><th>Status</th><th>Trigger</th><th class="num">Duration</th><th class="num">Records</th><th>Error</th></tr></thead>
     <tbody></tbody>
   </table></div>
@@ -118,7 +119,7 @@ const dashboard = layout({
 <div class="grid">
   <section class="card" aria-labelledby="cutoffs-title">
     <h2 id="cutoffs-title">Next cutoffs</h2>
-    <div class="table-wrap"><table id="cutoffs">
+    <div class="table-wrap"><table id="cutoffs" class="stack">
       <thead><tr><th>Agency</th><th>Cutoff</th><th>Next (local)</th><th>Next (UTC)</th></tr></thead>
       <tbody></tbody>
     </table></div>

@@ -83,32 +83,33 @@ function renderHealth(h, incidents) {
 function renderRuns(runs) {
   const tbody = document.querySelector('#runs tbody');
   tbody.replaceChildren(...runs.map((r) => el('tr', { class: r.status, 'data-run-id': r.id },
-    el('td', {}, el('a', { href: `#run-${r.id}`, onclick: (e) => { e.preventDefault(); openRun(r.id); } }, fmtTime(r.started_at))),
-    el('td', {}, statusBadge(r.status)),
-    el('td', {}, r.trigger || '—'),
-    el('td', { class: 'num' }, fmtDuration(r.duration_ms)),
-    el('td', { class: 'num' }, r.records_updated ?? 0),
-    el('td', { class: 'error' }, r.error_message || ''))));
+    el('td', { 'data-label': 'Started' }, el('a', { href: `#run-${r.id}`, onclick: (e) => { e.preventDefault(); openRun(r.id); } }, fmtTime(r.started_at))),
+    el('td', { 'data-label': 'Status' }, statusBadge(r.status)),
+    el('td', { 'data-label': 'Trigger' }, r.trigger || '—'),
+    el('td', { class: 'num', 'data-label': 'Duration' }, fmtDuration(r.duration_ms)),
+    el('td', { class: 'num', 'data-label': 'Records' }, r.records_updated ?? 0),
+    el('td', { class: 'error', 'data-label': 'Error' }, r.error_message || ''))));
   if (runs.length === 0) tbody.append(el('tr', {}, el('td', { colspan: 6, class: 'fine' }, 'No runs recorded in jobs_log yet.')));
 }
 
 function renderCutoffs(rows) {
   const tbody = document.querySelector('#cutoffs tbody');
   tbody.replaceChildren(...rows.map((c) => el('tr', {},
-    el('td', {}, el('a', { href: `/admin/agencies/${c.id}` }, c.name), el('div', { class: 'fine' }, c.timezone)),
-    el('td', {}, `${c.cutoff_time} (${c.cutoff_time_utc_today} UTC)`),
-    el('td', {}, c.next_cutoff_local),
-    el('td', {}, c.next_cutoff_utc))));
+    el('td', { 'data-label': 'Agency' }, el('a', { href: `/admin/agencies/${c.id}` }, c.name), el('div', { class: 'fine' }, c.timezone)),
+    el('td', { 'data-label': 'Cutoff' }, `${c.cutoff_time} (${c.cutoff_time_utc_today} UTC)`),
+    el('td', { 'data-label': 'Next (local)' }, c.next_cutoff_local),
+    el('td', { 'data-label': 'Next (UTC)' }, c.next_cutoff_utc))));
 }
 
 function renderDeliveries(rows) {
   const box = document.getElementById('deliveries');
   if (rows.length === 0) return box.replaceChildren(el('p', { class: 'fine' }, 'None — every alert was delivered.'));
-  box.replaceChildren(el('div', { class: 'table-wrap' }, el('table', { id: 'failed-deliveries' },
+  box.replaceChildren(el('div', { class: 'table-wrap' }, el('table', { id: 'failed-deliveries', class: 'stack' },
     el('thead', {}, el('tr', {}, el('th', {}, 'When'), el('th', {}, 'Channel'), el('th', {}, 'Message'), el('th', {}, 'Error'))),
     el('tbody', {}, rows.map((d) => el('tr', {},
-      el('td', {}, fmtTime(d.created_at)), el('td', {}, d.channel), el('td', {}, `${d.kind}: ${d.subject}`),
-      el('td', { class: 'error' }, `${d.error} (${d.attempts} attempts)`)))))));
+      el('td', { 'data-label': 'When' }, fmtTime(d.created_at)), el('td', { 'data-label': 'Channel' }, d.channel),
+      el('td', { 'data-label': 'Message' }, `${d.kind}: ${d.subject}`),
+      el('td', { class: 'error', 'data-label': 'Error' }, `${d.error} (${d.attempts} attempts)`)))))));
 }
 
 async function openRun(id) {
@@ -133,12 +134,12 @@ async function openRun(id) {
       el('h3', {}, 'Per agency'),
       agencies.length === 0
         ? el('p', { class: 'fine' }, 'No agency changed in this run.')
-        : el('div', { class: 'table-wrap' }, el('table', { id: 'run-agencies' },
+        : el('div', { class: 'table-wrap' }, el('table', { id: 'run-agencies', class: 'stack' },
             el('thead', {}, el('tr', {}, el('th', {}, 'Agency'), el('th', {}, 'Time zone'), el('th', { class: 'num' }, 'Updated'), el('th', {}, 'Transitions'))),
             el('tbody', {}, agencies.map((a) => el('tr', {},
-              el('td', {}, a.agency_name || a.agency_id), el('td', {}, a.timezone || '—'),
-              el('td', { class: 'num' }, a.updated_count),
-              el('td', {}, Object.entries(a.transitions || {}).map(([k, v]) => `${k.replace(/_/g, ' ')}: ${v}`).join(', '))))))),
+              el('td', { 'data-label': 'Agency' }, a.agency_name || a.agency_id), el('td', { 'data-label': 'Time zone' }, a.timezone || '—'),
+              el('td', { class: 'num', 'data-label': 'Updated' }, a.updated_count),
+              el('td', { 'data-label': 'Transitions' }, Object.entries(a.transitions || {}).map(([k, v]) => `${k.replace(/_/g, ' ')}: ${v}`).join(', '))))))),
     );
     section.scrollIntoView({ behavior: 'smooth', block: 'start' });
   } catch (error) {
