@@ -201,3 +201,29 @@ test('a run that throws is reported and the scheduler keeps ticking', async () =
   assert.equal((await next()).outcome.kind, 'success');
   await scheduler.stop();
 });
+
+test('OVERDUE_SCHEDULER decides whether the service runs the built-in scheduler', async () => {
+  const { schedulerSetting, builtinSchedulerWanted, startBuiltinScheduler } = await import('../src/schedule/builtin.ts');
+  assert.equal(schedulerSetting({}), 'auto');
+  assert.equal(schedulerSetting({ OVERDUE_SCHEDULER: ' On ' }), 'on');
+  assert.throws(() => schedulerSetting({ OVERDUE_SCHEDULER: 'sometimes' }), /OVERDUE_SCHEDULER: expected auto, on or off, got "sometimes"/);
+
+  assert.equal((await builtinSchedulerWanted(db.sql, 'auto', true)).run, true, 'embedded: always');
+  assert.equal((await builtinSchedulerWanted(db.sql, 'off', true)).run, false);
+  // This cluster loads pg_cron, so auto leaves the schedule to it.
+  const auto = await builtinSchedulerWanted(db.sql, 'auto', false);
+  assert.equal(auto.run, false);
+  assert.match(auto.reason, /pg_cron is loaded \(database "postgres"\).*npx overdue schedule install/);
+
+  const timer = new FakeTimer(Date.parse('2026-05-08T06:59:59Z'));
+  assert.equal(await startBuiltinScheduler({ sql: db.sql, runner, env: {}, embedded: false, timer }), null);
+  const started = await startBuiltinScheduler({ sql: db.sql, runner, env: { OVERDUE_SCHEDULER: 'on' }, embedded: false, timer });
+  assert.ok(started);
+  const next = reports(started);
+  assert.equal((await next()).outcome.kind, 'success');
+  timer.fireNext();
+  const sweep = await next();
+  assert.equal(sweep.tick, Date.parse('2026-05-08T07:00:00Z'));
+  assert.equal(typeof sweep.pruned, 'number', 'the service wires pruning to the daily sweep');
+  await started.stop();
+});
