@@ -58,6 +58,12 @@ async function deliveries() {
   return sql`select kind, channel, status, attempts, error from alert_deliveries order by id`;
 }
 
+test('a fresh install with no run yet is not reported stale: the watchdog stays quiet', async () => {
+  await watchdog.tick();
+  assert.equal(webhook.messages.length, 0);
+  assert.equal(smtp.messages.length, 0);
+});
+
 test('a failed run sends one webhook message and one e-mail naming the job id, the error and the attempts', async () => {
   await breakJob();
   const outcome = await runner.run({ trigger: 'test' });

@@ -79,10 +79,18 @@ test('/healthz answers without the database; /readyz checks the database and the
   await down.end({ timeout: 1 });
 });
 
-test('/health/job: 503 before any run, 200 after a success, 503 with the reason once it is older than the limit', async () => {
+test('/health/job: a fresh install gets the limit to run once; 200 after a success, 503 with the reason once it is older than the limit', async () => {
   let res = await call('/health/job');
+  assert.equal(res.status, 200);
+  assert.match(((await res.json()) as { reason: string }).reason, /^no successful run yet; watched for/);
+  await sql`update job_watch set watched_since = watched_since - interval '26 hours'`;
+  res = await call('/health/job');
   assert.equal(res.status, 503);
-  assert.match(((await res.json()) as { reason: string }).reason, /never run/);
+  assert.match(((await res.json()) as { reason: string }).reason, /no successful run of update-installment-statuses in the 1 day 02:00:\d\d since it was first watched/);
+  const [sqlCheck] = await sql`select healthy from job_health()`;
+  assert.equal(sqlCheck!.healthy, false);
+  await assert.rejects(sql`select assert_job_healthy()`, /job update-installment-statuses is unhealthy: no successful run/);
+  await sql`update job_watch set watched_since = watched_since + interval '26 hours'`;
 
   const outcome = await runner.run({ trigger: 'test' });
   assert.equal(outcome.kind, 'success');
@@ -237,6 +245,16 @@ test('another agency\'s admin, an agency user and a platform admin cannot change
   assert.equal(updated.length, 0);
   const seen = await asUser(sql, claims, (tx) => tx`select id from jobs_log`);
   assert.equal(seen.length, 0, 'jobs_log is for platform admins only');
+  await sql`insert into alert_incidents (incident_key, summary) values ('job-failed:rls-test', 'rls test')`;
+  const incidents = await asUser(sql, claims, (tx) => tx`select id from alert_incidents`);
+  assert.equal(incidents.length, 0, 'alert incidents are for platform admins only');
+  const asPlatform = await asUser(sql, (await auth.verify(tokens.platform)).claims, (tx) => tx`select id from alert_incidents`);
+  assert.equal(asPlatform.length, 1);
+  await assert.rejects(
+    asUser(sql, (await auth.verify(tokens.platform)).claims, (tx) => tx`delete from alert_incidents`),
+    /permission denied/,
+    'nobody but the service writes them',
+  );
   const [row] = await sql`select timezone from agencies where id = ${ids.brisbane}`;
   assert.equal(row!.timezone, 'Asia/Tokyo');
 });

@@ -1,4 +1,4 @@
--- Operations: alert incidents, alert deliveries, and the job's health verdict.
+-- Operations: alert incidents, alert deliveries, watched jobs, and the job's health verdict.
 --
 -- Incident state lives here, not in a process, so several replicas (and the runner hook and the
 -- watchdog inside one replica) agree on "this incident is already open": opening is a
@@ -83,11 +83,37 @@ create policy alert_deliveries_service_role_all on public.alert_deliveries for a
   using (true) with check (true);
 
 -- ---------------------------------------------------------------------------------------------
+-- Watched jobs: when monitoring of a job began. A fresh install has no run yet; the dead-man's
+-- switch counts from here instead of reporting "never ran" before the scheduler had a chance.
+-- ---------------------------------------------------------------------------------------------
+create table if not exists public.job_watch (
+  job_name       text primary key,
+  watched_since  timestamptz not null default now()
+);
+
+insert into public.job_watch (job_name) values ('update-installment-statuses')
+on conflict (job_name) do nothing;
+
+alter table public.job_watch enable row level security;
+revoke all on public.job_watch from public, anon, authenticated;
+grant all on public.job_watch to service_role;
+grant select on public.job_watch to authenticated;
+
+drop policy if exists job_watch_platform_admin_read on public.job_watch;
+create policy job_watch_platform_admin_read on public.job_watch for select to authenticated
+  using (public.is_platform_admin());
+
+drop policy if exists job_watch_service_role_all on public.job_watch;
+create policy job_watch_service_role_all on public.job_watch for all to service_role
+  using (true) with check (true);
+
+-- ---------------------------------------------------------------------------------------------
 -- The health verdict.
 -- ---------------------------------------------------------------------------------------------
 -- Healthy while the latest successful run finished less than p_stale_after ago. When no run has
--- ever succeeded, the clock starts at the first recorded run, so a fresh install is not reported
--- stale before it ever had a chance; with no run at all it is unhealthy ("never ran").
+-- ever succeeded, the clock starts at the first recorded run or, before any run, when the job
+-- began to be watched (job_watch), so a fresh install is not reported stale before it had a
+-- chance. A job neither run nor watched is unhealthy ("never ran").
 -- Security invoker: as a platform admin it reads jobs_log through RLS, as service_role all of it.
 create or replace function public.job_health(
     p_stale_after interval default interval '25 hours',
@@ -121,13 +147,6 @@ as $$
      order by j.started_at desc
      limit 1
   ),
-  first_run as (
-    select j.started_at as at
-      from public.jobs_log j
-     where j.job_name = p_job_name
-     order by j.started_at
-     limit 1
-  ),
   running as (
     select j.started_at as at
       from public.jobs_log j
@@ -135,36 +154,39 @@ as $$
      order by j.started_at desc
      limit 1
   ),
-  verdict as (
+  v as (
     select (select at from success) as last_success_at,
-           (select at from first_run) as first_run_at,
+           -- With no success yet: since the first run, else since watching began.
+           coalesce(
+             (select j.started_at from public.jobs_log j where j.job_name = p_job_name order by j.started_at limit 1),
+             (select w.watched_since from public.job_watch w where w.job_name = p_job_name)) as since,
            clock_timestamp() as now
   )
   select
     case
       when v.last_success_at is not null then v.now - v.last_success_at < p_stale_after
-      when v.first_run_at is not null then v.now - v.first_run_at < p_stale_after
+      when v.since is not null then v.now - v.since < p_stale_after
       else false
-    end as healthy,
+    end,
     case
       when v.last_success_at is not null and v.now - v.last_success_at < p_stale_after then
         format('last success %s ago (limit %s)', date_trunc('second', v.now - v.last_success_at), p_stale_after)
       when v.last_success_at is not null then
         format('no successful run of %s for %s (limit %s)', p_job_name, date_trunc('second', v.now - v.last_success_at), p_stale_after)
-      when v.first_run_at is not null and v.now - v.first_run_at < p_stale_after then
-        format('no successful run yet; first run recorded %s ago (limit %s)', date_trunc('second', v.now - v.first_run_at), p_stale_after)
-      when v.first_run_at is not null then
-        format('no successful run of %s since the first run %s ago (limit %s)', p_job_name, date_trunc('second', v.now - v.first_run_at), p_stale_after)
+      when v.since is not null and v.now - v.since < p_stale_after then
+        format('no successful run yet; watched for %s (limit %s)', date_trunc('second', v.now - v.since), p_stale_after)
+      when v.since is not null then
+        format('no successful run of %s in the %s since it was first watched or ran (limit %s)', p_job_name, date_trunc('second', v.now - v.since), p_stale_after)
       else format('%s has never run: no row in jobs_log', p_job_name)
-    end as reason,
+    end,
     v.last_success_at,
-    extract(epoch from v.now - v.last_success_at)::double precision as age_seconds,
-    extract(epoch from p_stale_after)::double precision as stale_after_seconds,
-    (select at from failure) as last_failure_at,
-    (select error_message from failure) as last_failure_error,
-    (select at from running) as running_since,
-    v.now as checked_at
-  from verdict v
+    extract(epoch from v.now - v.last_success_at)::double precision,
+    extract(epoch from p_stale_after)::double precision,
+    (select at from failure),
+    (select error_message from failure),
+    (select at from running),
+    v.now
+  from v
 $$;
 
 comment on function public.job_health(interval, text) is
