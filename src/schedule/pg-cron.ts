@@ -64,7 +64,7 @@ export async function resolveCronTarget(appSql: Sql, appUrl: string, env: Record
   }
   const cronSql = connect(cronUrl, { max: 1, applicationName: 'overdue-schedule' });
   try {
-    const [{ installed }] = (await q.cronInstalled(cronSql)) as [{ installed: boolean }];
+    const installed = (await q.cronInstalled(cronSql))[0]!.installed;
     if (!installed) {
       throw new ScheduleConfigError(
         `pg_cron is not installed in ${redactUrl(cronUrl)}: run "create extension pg_cron" there (it must be the database named by cron.database_name${where!.cron_database ? `, "${where!.cron_database}"` : ''})`,
@@ -131,7 +131,7 @@ export async function installSchedule(appSql: Sql, target: CronTarget, options: 
   if (target.local) {
     rows = await q.scheduleInstallHere(appSql, s);
   } else {
-    const [{ statement }] = (await q.cronStatement(appSql, 'install')) as [{ statement: string }];
+    const statement = (await q.cronStatement(appSql, 'install'))[0]!.statement;
     rows = await q.runInstallStatement(target.cronSql, statement, [...wanted], target.database, target.username);
   }
   const byName = new Map(rows.map((r) => [r.jobname, r]));
@@ -144,15 +144,15 @@ export async function installSchedule(appSql: Sql, target: CronTarget, options: 
 
 export async function showSchedule(appSql: Sql, target: CronTarget): Promise<q.ShownJobRow[]> {
   if (target.local) return [...(await q.scheduleShowHere(appSql))];
-  const [{ statement }] = (await q.cronStatement(appSql, 'show')) as [{ statement: string }];
-  const [{ names }] = (await q.cronJobNames(appSql)) as [{ names: string[] }];
+  const statement = (await q.cronStatement(appSql, 'show'))[0]!.statement;
+  const names = (await q.cronJobNames(appSql))[0]!.names;
   return [...(await q.runShowStatement(target.cronSql, statement, names))];
 }
 
 /** Removes the jobs that exist; removing what is not there is not an error. */
 export async function removeSchedule(appSql: Sql, target: CronTarget): Promise<q.RemovedJobRow[]> {
   if (target.local) return [...(await q.scheduleRemoveHere(appSql))];
-  const [{ statement }] = (await q.cronStatement(appSql, 'remove')) as [{ statement: string }];
-  const [{ names }] = (await q.cronJobNames(appSql)) as [{ names: string[] }];
+  const statement = (await q.cronStatement(appSql, 'remove'))[0]!.statement;
+  const names = (await q.cronJobNames(appSql))[0]!.names;
   return [...(await q.runRemoveStatement(target.cronSql, statement, names))];
 }
