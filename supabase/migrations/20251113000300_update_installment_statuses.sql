@@ -17,17 +17,29 @@
 -- The latest due date whose cutoff instant is strictly before p_as_of, in the given zone.
 -- The local date at p_as_of, and the day before, are the only possible answers in practice;
 -- the neighbours are tried too so that zones that skipped or repeated a whole date
--- (Pacific/Apia 2011, Pacific/Kwajalein 1993) are still right.
+-- (Pacific/Apia 2011, Pacific/Kwajalein 1993) are still right. Tried from the latest down, so
+-- the first that has passed is the maximum.
+--
+-- Written as one expression with a SQL-standard body and no SET clause so that PostgreSQL
+-- inlines it into the calling query: a SET clause (or a FROM) makes every call a separate
+-- function invocation with its own configuration save/restore, ~10 µs each, which was most of
+-- a run with nothing to do (bench/, docs/scaling.md). The body is bound when it is created,
+-- so the caller's search_path cannot change what it calls.
 create or replace function public.last_overdue_due_date(p_timezone text, p_cutoff time, p_as_of timestamptz)
   returns date
   language sql stable parallel safe
-  set search_path = pg_catalog
-as $$
-  select max(d.due)
-    from (select (p_as_of at time zone p_timezone)::date as local_day) l,
-         lateral (values (l.local_day + 1), (l.local_day), (l.local_day - 1), (l.local_day - 2)) as d(due)
-   where (d.due + p_cutoff) at time zone p_timezone < p_as_of
-$$;
+begin atomic
+  select case
+           when ((p_as_of at time zone p_timezone)::date + 1 + p_cutoff) at time zone p_timezone < p_as_of
+             then (p_as_of at time zone p_timezone)::date + 1
+           when ((p_as_of at time zone p_timezone)::date + p_cutoff) at time zone p_timezone < p_as_of
+             then (p_as_of at time zone p_timezone)::date
+           when ((p_as_of at time zone p_timezone)::date - 1 + p_cutoff) at time zone p_timezone < p_as_of
+             then (p_as_of at time zone p_timezone)::date - 1
+           when ((p_as_of at time zone p_timezone)::date - 2 + p_cutoff) at time zone p_timezone < p_as_of
+             then (p_as_of at time zone p_timezone)::date - 2
+         end;
+end;
 
 grant execute on function public.last_overdue_due_date(text, time, timestamptz) to public;
 
@@ -36,6 +48,13 @@ create or replace function public.update_installment_statuses(p_as_of timestampt
   language plpgsql
   security definer
   set search_path = pg_catalog, pg_temp
+  -- The plan must be: for each agency, one range probe of installments_overdue_candidates_idx
+  -- up to its last overdue due date. The planner cannot know how few candidate rows are due (it
+  -- guesses a third of the index), so without these it hashes the whole candidate set against
+  -- the agencies — a scan of every future pending installment on every run, 40 ms at 200k rows
+  -- with nothing to do. With them its cost follows the rows that flip (bench/, docs/scaling.md).
+  set enable_hashjoin = off
+  set enable_mergejoin = off
 as $$
 declare
   -- The runner may tag the audit rows with its jobs_log id (set_config('overdue.job_id', …, true)).
@@ -70,18 +89,19 @@ begin
        and (i.student_due_date + c.overdue_cutoff_time) at time zone c.timezone < p_as_of
     returning i.id, i.agency_id
   ),
+  -- A data-modifying CTE always runs to completion, so every flipped row is audited even
+  -- though the counts below are taken from `flipped` (no second RETURNING to materialise).
   audited as (
     insert into public.audit_logs (agency_id, entity_type, entity_id, action, old_status, new_status, actor_id, job_id)
     select f.agency_id, 'installment', f.id, 'status_change', 'pending', 'overdue', null, v_job_id
       from flipped f
-    returning audit_logs.agency_id
   )
-  select au.agency_id,
+  select f.agency_id,
          count(*)::integer,
          jsonb_build_object('pending_to_overdue', count(*))
-    from audited au
-   group by au.agency_id
-   order by au.agency_id;
+    from flipped f
+   group by f.agency_id
+   order by f.agency_id;
 end
 $$;
 
@@ -96,6 +116,9 @@ create or replace function public.preview_installment_status_changes(
   stable
   security definer
   set search_path = pg_catalog, pg_temp
+  -- Same plan as update_installment_statuses, for the same reason.
+  set enable_hashjoin = off
+  set enable_mergejoin = off
 as $$
   with cutoffs as (
     select a.id, a.timezone, a.overdue_cutoff_time,
