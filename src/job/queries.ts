@@ -19,6 +19,9 @@ export const tryLock = (q: Q, jobName: string) =>
 export const unlock = (q: Q, jobName: string) =>
   q`select pg_advisory_unlock(hashtextextended(${jobName}, 0))`;
 
+/** A plain pooled round trip (see the runner: it clears a killed connection's replayed error). */
+export const probe = (q: Q) => q`select 1`;
+
 export const databaseNow = (q: Q) => q<{ now: Date }[]>`select now() as now`;
 
 export const insertRunning = (q: Q, jobName: string, metadata: Record<string, unknown>) =>

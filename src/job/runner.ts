@@ -162,6 +162,7 @@ export class JobRunner {
     const started = performance.now();
     const attemptErrors: AttemptError[] = [];
     let conn: postgres.ReservedSql<Record<string, never>> | null = null;
+    let connectionDied = false;
     let jobId: string | null = null;
     let log = this.logger.child({ trigger: options.trigger });
 
@@ -182,6 +183,15 @@ export class JobRunner {
       for (let attempt = 1; ; attempt++) {
         try {
           if (!conn) {
+            // postgres.js replays the FATAL error of a connection killed mid-query on that
+            // connection's next handshake. A plain query takes it harmlessly; a reserve() is
+            // rejected by it and the connection is then lost to the pool for good (on the
+            // embedded pool of one, every later run would wait forever). So after a death, the
+            // pool's connections are probed with plain queries before reserving again.
+            if (connectionDied) {
+              await Promise.allSettled(Array.from({ length: poolSize(this.sql) }, () => q.probe(this.sql)));
+              connectionDied = false;
+            }
             conn = await this.sql.reserve();
             const locked = (await q.tryLock(conn, JOB_NAME))[0]?.locked === true;
             if (!locked) {
@@ -248,7 +258,10 @@ export class JobRunner {
           };
         } catch (error) {
           // A broken connection has lost the lock already; a healthy one keeps it across the wait.
-          if (isConnectionError(error)) await dropConnection('dead');
+          if (isConnectionError(error)) {
+            connectionDied = true;
+            await dropConnection('dead');
+          }
           const retry = this.recordAttempt(attemptErrors, attempt, error, log);
           if (!retry) {
             const outcome = this.failedOutcome(jobId, error, attemptErrors, started, options.trigger);
@@ -348,6 +361,11 @@ async function inTransaction<T>(conn: postgres.ReservedSql<Record<string, never>
     if (!isConnectionError(error)) await conn.unsafe('rollback').catch(() => {});
     throw error;
   }
+}
+
+function poolSize(sql: Sql): number {
+  const max = (sql as unknown as { options?: { max?: number } }).options?.max;
+  return typeof max === 'number' && max > 0 ? max : 1;
 }
 
 function toAgencyResult(row: q.AgencyRow): AgencyResult {
