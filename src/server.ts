@@ -5,6 +5,7 @@ import { ConfigError, loadConfig, type Config } from './config.ts';
 import { createService } from './http/service.ts';
 import { createLogger } from './log.ts';
 import { loadOperationsConfig, startOperations, type OperationsConfig } from './operations.ts';
+import { schedulerSetting, startBuiltinScheduler } from './schedule/builtin.ts';
 
 async function main(): Promise<void> {
   let config: Config;
@@ -12,6 +13,7 @@ async function main(): Promise<void> {
   try {
     config = loadConfig(process.env);
     opsConfig = loadOperationsConfig(process.env);
+    schedulerSetting(process.env); // OVERDUE_SCHEDULER, validated with the rest
   } catch (error) {
     if (error instanceof ConfigError) {
       console.error(`configuration error: ${error.message}`);
@@ -46,6 +48,9 @@ async function main(): Promise<void> {
   if (databaseUrl === null) throw new Error('unreachable: no database URL after start-up');
   const service = await createService({ ...config, databaseUrl }, logger, closeEmbedded ? 1 : 4);
   const operations = startOperations({ ...service, logger, config: opsConfig });
+  // Without pg_cron (embedded, managed PostgreSQL without it) the service runs the job every
+  // minute itself; OVERDUE_SCHEDULER=auto|on|off, see docs/scheduling.md.
+  const scheduler = await startBuiltinScheduler({ sql: service.sql, runner: service.runner, env: process.env, embedded: closeEmbedded !== undefined, logger });
   const server = serve({ fetch: service.app.fetch, port: config.port, hostname: config.host }, (info) => {
     const url = `http://${config.host}:${info.port}/functions/v1/update-installment-statuses`;
     logger.info('listening', { url, embedded: closeEmbedded !== undefined });
@@ -70,6 +75,7 @@ async function main(): Promise<void> {
   const stop = async (signal: string) => {
     logger.info('shutting down', { signal });
     server.close();
+    await scheduler?.stop();
     await operations.stop();
     await service.close();
     await closeEmbedded?.();
