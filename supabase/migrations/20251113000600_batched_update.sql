@@ -15,9 +15,11 @@ create or replace function public.update_installment_statuses_batch(p_as_of time
   security definer
   set search_path = pg_catalog, pg_temp
   -- One range probe of installments_overdue_candidates_idx per agency, as in
-  -- update_installment_statuses (see there): the planner cannot estimate how few rows are due.
+  -- update_installment_statuses (see there): the planner cannot estimate how few rows are due,
+  -- and the overestimate would otherwise also switch JIT compilation on.
   set enable_hashjoin = off
   set enable_mergejoin = off
+  set jit = off
 as $$
 declare
   v_job_id uuid := nullif(current_setting('overdue.job_id', true), '')::uuid;
