@@ -147,7 +147,7 @@ export function parseBenchOptions(argv: string[], env: Record<string, string | u
     http: (given.http as boolean | undefined) ?? true,
     httpRequests: (given.httpRequests as number | undefined) ?? 300,
     httpRejectSeconds: (given.httpRejectSeconds as number | undefined) ?? 5,
-    adminUrl: (given.adminUrl as string | undefined) ?? process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres',
+    adminUrl: (given.adminUrl as string | undefined) ?? env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres',
     keepDatabase: (given.keepDatabase as boolean | undefined) ?? false,
     resultsDir: (given.resultsDir as string | undefined) ?? new URL('./results/', import.meta.url).pathname,
     quiet: (given.quiet as boolean | undefined) ?? false,
