@@ -161,6 +161,17 @@ test('pool of one: reserve + session advisory lock + a transaction on the reserv
   });
 });
 
+test('closed connections leave no prepared statements behind in the one PGlite session', async () => {
+  for (let i = 0; i < 3; i++) {
+    await withPool(async (sql) => {
+      await sql`select count(*) from agencies where name <> ${String(i)}`;
+      await sql`select * from preview_installment_status_changes(${new Date()})`;
+    });
+  }
+  const [{ prepared }] = await withPool((sql) => sql`select count(*)::int as prepared from pg_prepared_statements`);
+  assert.equal(prepared, 0);
+});
+
 test('why the pool must be one: every PGlite connection is the same session', async () => {
   const sql = connect(db.url, { max: 2 });
   const a = await sql.reserve();

@@ -20,8 +20,10 @@ export function connect(url: string, options: ConnectOptions = {}): Sql {
     idle_timeout: 30,
     onnotice: () => {},
     connection: { application_name: options.applicationName ?? 'overdue' },
-    // Supabase's transaction pooler (port 6543) does not keep prepared statements.
-    prepare: !/:6543(\/|$)/.test(url),
+    // Supabase's transaction pooler (port 6543) does not keep prepared statements. Otherwise
+    // postgres.js reads `?prepare=false` from the URL: the embedded database's URL carries it,
+    // because there every connection shares one session that never ends (src/db/embedded.ts).
+    ...(/:6543(\/|$)/.test(url) ? { prepare: false } : {}),
   }) as Sql;
 }
 

@@ -14,6 +14,9 @@
 //     on another connection waits forever.
 //   * With a pool of one, a query on the pool while the only connection is reserved waits for
 //     release(): code holding a reservation must do all its work on that reservation.
+//   * The session never ends, so named prepared statements of closed connections are never freed;
+//     postgres.js reconnects after each idle timeout, and with the built-in scheduler ticking
+//     every minute that leaked a set of statements a minute. The URL says `?prepare=false`.
 // pglite-socket refuses connections beyond `maxConnections` with a non-protocol message on which
 // postgres.js hangs, so the server allows a few more than the pool uses (a pool reconnecting
 // after its idle timeout briefly has two sockets; psql can look in for debugging).
@@ -98,7 +101,7 @@ export async function openEmbedded(options: OpenEmbeddedOptions): Promise<Embedd
     });
     await server.start();
     // PGlite's own user and database; it trusts every connection, and only 127.0.0.1 can reach it.
-    const url = `postgres://postgres@${server.getServerConn()}/postgres`;
+    const url = `postgres://postgres@${server.getServerConn()}/postgres?prepare=false`;
 
     const sql = connect(url, { max: EMBEDDED_POOL_SIZE, applicationName: 'overdue-embedded-setup' });
     let migrations: MigrateResult;
