@@ -249,7 +249,7 @@ test('data persists across close and reopen; the lock of a killed process is tak
   });
 });
 
-test('a lock held by a live process is not taken over, even when its holder is not us', async () => {
+test('a lock held by a live process is not taken over; a dead holder\'s or a previous same-PID process\'s is', async () => {
   const dir = join(root, 'held');
   const sleeper = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 30000)'], { stdio: 'ignore' });
   try {
@@ -265,6 +265,13 @@ test('a lock held by a live process is not taken over, even when its holder is n
   assert.equal(JSON.parse(readFileSync(join(dir, LOCK_FILE_NAME), 'utf8')).pid, process.pid);
   lock.release();
   assert.equal(existsSync(join(dir, LOCK_FILE_NAME)), false);
+
+  // Our own PID in a lock we do not hold: an earlier process with the same PID (a restarted
+  // container, where the server is PID 1 each time). Stale, not "in use by this process".
+  writeFileSync(join(dir, LOCK_FILE_NAME), JSON.stringify({ pid: process.pid, createdAt: '2020-01-01T00:00:00Z' }));
+  const again = lockDataFolder(dir);
+  assert.throws(() => lockDataFolder(dir), /is in use by process \d+ \(this process\)/);
+  again.release();
 });
 
 test('the generated API key is strong, kept with mode 0600, and the same after a restart', () => {

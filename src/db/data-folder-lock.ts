@@ -12,6 +12,13 @@ export const LOCK_FILE_NAME = 'embedded.lock';
 /** A lock written this recently with no readable PID is someone still writing it, not a crash. */
 const UNREADABLE_LOCK_GRACE_MS = 5_000;
 
+/**
+ * Lock files this process holds. A lock carrying our own PID that we do not hold was left by an
+ * earlier process that had the same PID — the usual case in a restarted container, where the
+ * server is PID 1 every time — and is stale.
+ */
+const heldHere = new Set<string>();
+
 export class DataFolderInUseError extends Error {
   readonly pid: number | null;
   readonly lockPath: string;
@@ -45,12 +52,14 @@ export function lockDataFolder(dataDir: string): DataFolderLock {
     if (holder.state === 'alive') throw new DataFolderInUseError(dataDir, path, holder.pid);
     takeOverStale(dataDir, path, holder.state === 'stale' ? holder.raw : null);
   }
+  heldHere.add(path);
   let released = false;
   const releaseOnExit = () => release();
   function release(): void {
     if (released) return;
     released = true;
     process.removeListener('exit', releaseOnExit);
+    heldHere.delete(path);
     const holder = readHolder(path);
     if (holder.state !== 'missing' && holder.pid === process.pid) unlinkQuietly(path);
   }
@@ -95,7 +104,8 @@ function readHolder(path: string): Holder {
   if (pid === null) {
     return { state: ageMs < UNREADABLE_LOCK_GRACE_MS ? 'alive' : 'stale', pid: null, raw };
   }
-  return { state: isAlive(pid) ? 'alive' : 'stale', pid, raw };
+  const alive = pid === process.pid ? heldHere.has(path) : isAlive(pid);
+  return { state: alive ? 'alive' : 'stale', pid, raw };
 }
 
 function parsePid(raw: string): number | null {
