@@ -104,14 +104,18 @@ function fmtBytes(b: number | null | undefined): string {
 export function evaluateTargets(r: Omit<BenchResults, 'targets'>): Target[] {
   const find = (s: Scenario) => r.scenarios.find((x) => x.scenario === s);
   const size = Number(r.dataset.installments);
-  const atSize = size === 2_000_000 ? '' : ` (judged at ${fmtInt(size)}, the target is for 2,000,000)`;
+  // The absolute targets are stated for 2,000,000 installments; at other sizes they are shown, not judged.
+  const judged = size === 2_000_000;
+  const atSize = judged ? '' : ` at ${fmtInt(size)} installments`;
+  const verdict = (ok: boolean) => (judged ? ok : null);
+  const sizeNote = judged ? undefined : 'the target is stated for 2,000,000 installments';
   const targets: Target[] = [];
   const backlog = find('backlog');
   if (backlog?.oursToLimit !== null && backlog?.oursToLimit !== undefined) {
     targets.push({ name: 'backlog vs the limit', limit: '≤ 1.10×', value: fmtRatio(backlog.oursToLimit), met: backlog.oursToLimit <= 1.1 });
   }
   const daily = find('daily')?.methods.ours;
-  if (daily) targets.push({ name: 'daily', limit: '≤ 50 ms', value: `${fmtMs(daily.medianMs)} ms${atSize}`, met: daily.medianMs <= 50 });
+  if (daily) targets.push({ name: 'daily', limit: '≤ 50 ms', value: `${fmtMs(daily.medianMs)} ms${atSize}`, met: verdict(daily.medianMs <= 50), note: sizeNote });
   const cold = find('dailyAfterCheckpoint');
   if (cold?.methods.ours) {
     targets.push({
@@ -123,7 +127,7 @@ export function evaluateTargets(r: Omit<BenchResults, 'targets'>): Target[] {
     });
   }
   const idle = find('idle')?.methods.ours;
-  if (idle) targets.push({ name: 'nothing to do', limit: '≤ 5 ms', value: `${fmtMs(idle.medianMs)} ms${atSize}`, met: idle.medianMs <= 5 });
+  if (idle) targets.push({ name: 'nothing to do', limit: '≤ 5 ms', value: `${fmtMs(idle.medianMs)} ms${atSize}`, met: verdict(idle.medianMs <= 5), note: sizeNote });
   const base = r.growth.find((g) => g.installments === 2_000_000);
   const big = r.growth.find((g) => g.installments === 20_000_000);
   if (base?.idleMs && big?.idleMs) {
