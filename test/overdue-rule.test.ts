@@ -117,7 +117,9 @@ for (const c of calendarCases) {
       const [weekAgo, yesterday, today, tomorrow] = await addInstallments(tx, agency, [
         '2024-06-03', '2024-06-09', '2024-06-10', '2024-06-11',
       ]);
+      const preview = await previewAt(tx, c.asOf);
       const rows = await runAt(tx, c.asOf);
+      assert.deepEqual(preview, rows, 'the preview at the same instant agrees with the update');
       const expectedCount = c.today === 'overdue' ? 3 : 2;
       assert.deepEqual(rows, [{ agency_id: agency.id, updated_count: expectedCount, transitions: { pending_to_overdue: expectedCount } }]);
       assert.deepEqual(await statusesOf(tx, [weekAgo!, yesterday!, today!, tomorrow!]), ['overdue', 'overdue', c.today, 'pending']);
@@ -195,14 +197,18 @@ for (const at of zonesAt) {
         agencies.push({ zone: z.zone, agency, dayBefore: dayBefore!, onTheDay: onTheDay!, dayAfter: dayAfter! });
       }
 
+      const previewAtInstant = await previewAt(tx, at.instant);
       const atInstant = await runAt(tx, at.instant);
+      assert.deepEqual(previewAtInstant, atInstant, 'the preview agrees with the update exactly at the cutoffs');
       for (const a of agencies) {
         assert.equal(countFor(atInstant, a.agency.id), 1, `${a.zone} at ${at.instant}: only the day-before installment flips`);
         assert.deepEqual(await statusesOf(tx, [a.dayBefore, a.onTheDay, a.dayAfter]), ['overdue', 'pending', 'pending'],
           `${a.zone} at ${at.instant} (exactly its local cutoff)`);
       }
 
+      const previewLater = await previewAt(tx, at.oneSecondLater);
       const later = await runAt(tx, at.oneSecondLater);
+      assert.deepEqual(previewLater, later, 'the preview agrees with the update one second later');
       for (const a of agencies) {
         assert.equal(countFor(later, a.agency.id), 1, `${a.zone} at ${at.oneSecondLater}: the on-the-day installment flips`);
         assert.deepEqual(await statusesOf(tx, [a.dayBefore, a.onTheDay, a.dayAfter]), ['overdue', 'overdue', 'pending'],
