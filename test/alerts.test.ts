@@ -23,6 +23,8 @@ let runner: JobRunner;
 let watchdog: Watchdog;
 
 before(async () => {
+  // The template database was migrated a while ago; this install starts being watched now.
+  await sql`update job_watch set watched_since = now()`;
   webhook = await startWebhookReceiver();
   smtp = await startSmtpReceiver();
   email = new EmailChannel(smtp.url, ['ops@example.test'], 'overdue <alerts@example.test>', { timeoutMs: 3000 });

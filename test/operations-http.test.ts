@@ -35,6 +35,8 @@ const ids = {
 const tokens: Record<string, string> = {};
 
 before(async () => {
+  // The template database was migrated a while ago; this install starts being watched now.
+  await sql`update job_watch set watched_since = now()`;
   const [b] = await sql`insert into agencies (name, timezone) values ('Brisbane Agency', 'Australia/Brisbane') returning id`;
   const [p] = await sql`insert into agencies (name, timezone, overdue_cutoff_time) values ('Perth Agency', 'Australia/Perth', '16:30') returning id`;
   ids.brisbane = b!.id;

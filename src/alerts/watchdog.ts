@@ -42,12 +42,16 @@ export function startWatchdog(options: {
 
   const timer = intervalMs > 0 ? setInterval(() => void tick(), intervalMs) : null;
   (timer as { unref?: () => void } | null)?.unref?.();
+  // A first look soon after start, so a service restarted after a long outage reports it at once.
+  const first = intervalMs > 0 ? setTimeout(() => void tick(), Math.min(intervalMs, 5000)) : null;
+  (first as { unref?: () => void } | null)?.unref?.();
 
   return {
     tick,
     async stop() {
       stopped = true;
       if (timer) clearInterval(timer);
+      if (first) clearTimeout(first);
       await current;
       await monitor.settled();
     },

@@ -36,6 +36,8 @@ const ids = { brisbane: '', perth: '', tokyo: '' };
 const tokens = { platform: '', brisbaneAdmin: '', perthAdmin: '' };
 
 before(async () => {
+  // The template database was migrated a while ago; this install starts being watched now.
+  await sql`update job_watch set watched_since = now()`;
   mkdirSync(SHOTS, { recursive: true });
   const runner = new JobRunner(sql, { retryDelaysMs: [1], logger: silentLogger });
   const app = await createApp({ sql, runner, config: { functionKeys: ['browser-test-function-key-0123456789'], corsOrigins: [] }, logger: silentLogger });
