@@ -12,6 +12,7 @@ import { startWatchdog, type Watchdog } from '../src/alerts/watchdog.ts';
 import { loadAlertConfig } from '../src/alerts/config.ts';
 import { channelsFromConfig } from '../src/alerts/channels.ts';
 import { silentLogger } from '../src/log.ts';
+import { main as cli } from '../src/cli.ts';
 
 const db = await freshDatabase();
 const { sql } = db;
@@ -199,4 +200,20 @@ test('configuration: channels from the environment, and bad values named', () =>
   assert.throws(() => loadAlertConfig({ ALERT_STALE_AFTER_HOURS: '-1' }), /ALERT_STALE_AFTER_HOURS: "-1" is not a positive number/);
   assert.throws(() => loadAlertConfig({ ALERT_RETRY_DELAYS_MS: '10,abc' }), /ALERT_RETRY_DELAYS_MS: "10,abc"/);
   assert.equal(loadAlertConfig({ ALERT_STALE_AFTER_HOURS: '2' }).staleAfterMs, 7_200_000);
+});
+
+test('overdue check --alert, run from outside the service, sends the dead-man alert once and exits 1', async () => {
+  assert.equal((await runner.run({ trigger: 'test' })).kind, 'success');
+  await monitor.settled();
+  await sql`update jobs_log set started_at = started_at - interval '30 hours', completed_at = completed_at - interval '30 hours'`;
+  const before = webhook.messages.length;
+  const out: string[] = [];
+  const io = { out: (l: string) => out.push(l), err: () => {} };
+  const env = { DATABASE_URL: db.url, ALERT_WEBHOOK_URL: webhook.url, ALERT_RETRY_DELAYS_MS: '10' };
+  assert.equal(await cli(['check', '--alert'], env, io), 1);
+  assert.match(out[0]!, /^UNHEALTHY: no successful run of update-installment-statuses for 1 day 06:/);
+  assert.equal(webhook.messages.length, before + 1);
+  assert.match(webhook.messages.at(-1)!.text, /no successful run for more than 25 h/);
+  assert.equal(await cli(['check', '--alert'], env, io), 1);
+  assert.equal(webhook.messages.length, before + 1, 'the open incident is not alerted again');
 });
