@@ -204,7 +204,7 @@ test('agency settings: its admin changes zone and cutoff; bad values are refused
 
   const view = (await (await call(url, tokens.brisbaneAdmin)).json()) as { agency: { can_edit: boolean }; sentence: string };
   assert.equal(view.agency.can_edit, true);
-  assert.match(view.sentence, /^Due today becomes overdue at 17:00 Australia\/Brisbane, 07:00 UTC; next cutoff: \d{4}-\d\d-\d\d 17:00 Australia\/Brisbane \(\d{4}-\d\d-\d\d 07:00 UTC\)\.$/);
+  assert.match(view.sentence, /^An installment due today becomes overdue at 17:00 Australia\/Brisbane, 07:00 UTC; next cutoff: \d{4}-\d\d-\d\d 17:00 Australia\/Brisbane \(\d{4}-\d\d-\d\d 07:00 UTC\)\.$/);
 
   let res = await put(tokens.brisbaneAdmin, { timezone: 'asia/tokyo', cutoffTime: '18:30' });
   assert.equal(res.status, 200);

@@ -76,7 +76,7 @@ function databaseRefusal(error: unknown): ApiError | null {
 }
 
 function cutoffSentence(row: Record<string, unknown>): string {
-  return `Due today becomes overdue at ${row.cutoff_time} ${row.timezone}, ${row.cutoff_time_utc_today} UTC; next cutoff: ${row.next_cutoff_local} ${row.timezone} (${row.next_cutoff_utc} UTC).`;
+  return `An installment due today becomes overdue at ${row.cutoff_time} ${row.timezone}, ${row.cutoff_time_utc_today} UTC; next cutoff: ${row.next_cutoff_local} ${row.timezone} (${row.next_cutoff_utc} UTC).`;
 }
 
 export function createAdminApi(deps: AdminApiDeps): Hono<Env> {

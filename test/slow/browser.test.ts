@@ -171,7 +171,7 @@ test('an agency admin changes the cutoff, sees the sentence, and a bad time zone
   assert.match(page.url(), new RegExp(`/admin/agencies/${ids.brisbane}$`));
   await page.waitForSelector('#settings-form:not([hidden])');
   assert.equal(await page.inputValue('#timezone'), 'Australia/Brisbane');
-  assert.match(await page.locator('#sentence').innerText(), /^Due today becomes overdue at 17:00 Australia\/Brisbane, 07:00 UTC; next cutoff: \d{4}-\d\d-\d\d 17:00 Australia\/Brisbane/);
+  assert.match(await page.locator('#sentence').innerText(), /^An installment due today becomes overdue at 17:00 Australia\/Brisbane, 07:00 UTC; next cutoff: \d{4}-\d\d-\d\d 17:00 Australia\/Brisbane/);
   // The searchable list of IANA zones (pg_timezone_names) arrives just after the form.
   await page.waitForFunction(() => document.querySelectorAll('#timezones option').length > 300);
   assert.equal(await page.locator('#timezones option[value="America/New_York"]').count(), 1);
