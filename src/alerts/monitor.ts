@@ -17,7 +17,7 @@ import { countAttempts, latestFinishedRun, readJobHealth, MONITORED_JOB_NAME, ty
 /** The runner's RunOutcome as far as alerting needs it (src/job/runner.ts). */
 export type FinishedRun =
   | { kind: 'success'; jobId: string | null; recordsUpdated: number; dryRun?: boolean; attempts?: unknown }
-  | { kind: 'failed'; jobId: string | null; error: string; code?: string; attempts?: unknown }
+  | { kind: 'failed'; jobId: string | null; error: string; code?: string; attempts?: unknown; dryRun?: boolean }
   | { kind: 'busy' };
 
 export interface AlertMonitorOptions {
@@ -67,7 +67,8 @@ export class AlertMonitor {
   }
 
   private async onRun(outcome: FinishedRun): Promise<void> {
-    if (outcome.kind === 'failed') {
+    // A failed dry run (preview) is not a failed run of the job: nothing was due to change.
+    if (outcome.kind === 'failed' && !outcome.dryRun) {
       await this.openFailed({
         jobId: outcome.jobId,
         error: outcome.error,

@@ -96,7 +96,7 @@ export class JobMetrics {
 
   /** For runner.onFinished. Dry runs change nothing and are not counted. */
   observeRun(outcome: FinishedRun & { durationMs?: number }): void {
-    if (outcome.kind === 'busy' || (outcome.kind === 'success' && outcome.dryRun)) return;
+    if (outcome.kind === 'busy' || outcome.dryRun) return;
     this.runs.labels(outcome.kind).inc();
     if (typeof outcome.durationMs === 'number') this.duration.labels(outcome.kind).observe(outcome.durationMs / 1000);
     if (outcome.kind === 'success') this.records.inc(outcome.recordsUpdated);
