@@ -89,6 +89,8 @@ async function measureScenario(
   methods: Method[],
 ): Promise<ScenarioResult> {
   const writes = scenario !== 'idle';
+  // Other work on the machine shows in the timings; the load average goes into the results.
+  const loadAverage = loadavg()[0]!;
   // CHECKPOINT before each timed write: the repetition then pays a full-page image for every
   // page it is first to change, as a once-a-day job does in production (nothing else touched
   // those pages since the last checkpoint). Without it, the vacuum after the previous
@@ -132,6 +134,7 @@ async function measureScenario(
     scenario,
     asOf,
     repetitions,
+    loadAverageAtStart: round(loadAverage, 2),
     flips: methodResults.ours?.flips ?? limitFlips,
     methods: methodResults,
     oursToLimit: ratio(methodResults.ours, methodResults.limit),

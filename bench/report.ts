@@ -32,6 +32,8 @@ export interface ScenarioResult {
   scenario: Scenario;
   asOf: string;
   repetitions: number;
+  /** 1-minute load average when the scenario started (2 CPUs: above 2 means waiting for CPU). */
+  loadAverageAtStart: number;
   flips: number;
   methods: Partial<Record<Method, MethodResult>>;
   oursToLimit: number | null;
@@ -191,19 +193,20 @@ export function renderTable(r: BenchResults): string {
       `(shared_buffers ${m.shared_buffers}, synchronous_commit ${m.synchronous_commit}), Node ${m.node}.`,
   );
   lines.push('');
-  lines.push('| scenario | rows flipped | (a) ours, ms | (b) story loop, ms | (c) limit, ms | ours / limit | ours / story |');
-  lines.push('|---|---:|---:|---:|---:|---:|---:|');
+  lines.push('| scenario | rows flipped | (a) ours, ms | (b) story loop, ms | (c) limit, ms | ours / limit | ours / story | load |');
+  lines.push('|---|---:|---:|---:|---:|---:|---:|---:|');
   for (const s of r.scenarios) {
     lines.push(
       `| ${SCENARIO_LABEL[s.scenario]} | ${fmtInt(s.flips)} | ${fmtMs(s.methods.ours?.medianMs)} | ${fmtMs(s.methods.story?.medianMs)} | ` +
-        `${fmtMs(s.methods.limit?.medianMs)} | ${fmtRatio(s.oursToLimit)} | ${fmtRatio(s.oursToStory)} |`,
+        `${fmtMs(s.methods.limit?.medianMs)} | ${fmtRatio(s.oursToLimit)} | ${fmtRatio(s.oursToStory)} | ${s.loadAverageAtStart?.toFixed(1) ?? '—'} |`,
     );
   }
   lines.push('');
   lines.push(
     `Medians of ${r.scenarios.map((s) => `${s.repetitions} (${SCENARIO_LABEL[s.scenario]})`).join(', ')} repetitions, each rolled back and vacuumed. ` +
       'Backlog and "after a checkpoint" repetitions start right after a CHECKPOINT, so they write a full-page image of every page they are first to change. ' +
-      `Same installments flipped and audited by every method: ${r.scenarios.every((s) => s.sameChanges) ? 'yes' : 'NO — see the JSON'}.`,
+      `Same installments flipped and audited by every method: ${r.scenarios.every((s) => s.sameChanges) ? 'yes' : 'NO — see the JSON'}. ` +
+      'Load: the 1-minute load average when the scenario started (2 CPUs shared with other work).',
   );
   for (const wal of r.scenarios.filter((s) => s.scenario !== 'idle')) {
     lines.push(
