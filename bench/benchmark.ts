@@ -3,10 +3,12 @@
 // Builds a dataset in a database of its own (overdue_bench_*, dropped at the end), then times,
 // side by side and on the same rows: (a) public.update_installment_statuses, (b) the story's
 // per-agency loop rebuilt in a bench-only schema (bench/sql/story_baseline.sql), and (c) the
-// limit — the same row changes done with the least possible work. Three scenarios: the backlog
-// (first run), daily (the next day's run) and nothing to do (a second run at once). Each timed
-// repetition runs in a transaction that is rolled back, then vacuumed, so every repetition starts
-// from the same state. Prints a Markdown table and writes bench/results/<timestamp>.json.
+// limit — the same row changes done with the least possible work. Scenarios: the backlog (first
+// run), daily (the next day's run; measured twice, with the pages already in the WAL since the
+// last checkpoint and right after a checkpoint) and nothing to do (a second run at once). Each
+// timed repetition runs in a transaction that is rolled back, then vacuumed, so every repetition
+// starts from the same state. Then, end to end, the real server over HTTP, and the batch mode on
+// the same backlog. Prints a Markdown table and writes bench/results/<timestamp>.json.
 import { cpus, freemem, loadavg, totalmem } from 'node:os';
 import { mkdir, writeFile, rename } from 'node:fs/promises';
 import { join } from 'node:path';
