@@ -1,9 +1,13 @@
 // `npm run bench [-- options]`: see bench/options.ts for the knobs and bench/benchmark.ts for
 // what is measured. Prints the table on stdout; progress goes to stderr.
-import { BenchOptionError, parseBenchOptions, type BenchOptions } from './options.ts';
+import { BenchOptionError, parseBenchOptions, USAGE, type BenchOptions } from './options.ts';
 import { runBench } from './benchmark.ts';
 import { renderTable } from './report.ts';
 
+if (process.argv.includes('--help') || process.argv.includes('-h')) {
+  console.log(USAGE);
+  process.exit(0);
+}
 let options: BenchOptions;
 try {
   options = parseBenchOptions(process.argv.slice(2), process.env);
