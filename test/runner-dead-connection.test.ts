@@ -7,10 +7,12 @@
 // later reserve() waits forever. The runner probes the pool with plain queries (which absorb the
 // stale error harmlessly) before it reserves again.
 import { test } from 'node:test';
+import { createServer, connect as netConnect, type Socket } from 'node:net';
 import assert from 'node:assert/strict';
 import { freshDatabase } from './support/database.ts';
 import { addInstallments, createAgency, daysAgo } from './support/fixtures.ts';
 import { holdRowLock, waitForBlockedRun } from './support/invariants.ts';
+import { freePort } from './support/server-process.ts';
 import { connect } from '../src/db/connect.ts';
 import { JobRunner } from '../src/job/runner.ts';
 
@@ -52,5 +54,42 @@ test('backend terminated mid-run on a pool of one: the retry succeeds and later 
     assert.equal(n, 3);
   } finally {
     await pool.end({ timeout: 1 }).catch(() => {});
+  }
+});
+
+test('database unreachable for a whole run, then back: the next run on the same pool of one gets a connection', async () => {
+  const a = await createAgency(db.sql, 'Outage');
+  await addInstallments(db.sql, a, [daysAgo(2), daysAgo(3)]);
+  // A TCP proxy to the real server that is not listening yet: connections are refused.
+  const port = await freePort();
+  const target = new URL(db.url);
+  const sockets = new Set<Socket>();
+  const proxy = createServer((client) => {
+    const upstream = netConnect(Number(target.port || 5432), target.hostname);
+    for (const s of [client, upstream]) {
+      sockets.add(s);
+      s.on('error', () => {});
+      s.on('close', () => sockets.delete(s));
+    }
+    client.pipe(upstream).pipe(client);
+  });
+  const viaProxy = new URL(db.url);
+  viaProxy.port = String(port);
+  const pool = connect(viaProxy.toString(), { max: 1, applicationName: 'overdue-outage' });
+  try {
+    const runner = new JobRunner(pool, { retryDelaysMs: [10, 10, 10] });
+    const down = await withDeadline(runner.run({ trigger: 'test' }), 20_000, 'the run during the outage');
+    assert.equal(down.kind, 'failed');
+    assert.equal(down.kind === 'failed' && down.code, 'ECONNREFUSED');
+
+    await new Promise<void>((resolve) => proxy.listen(port, '127.0.0.1', resolve));
+    const back = await withDeadline(runner.run({ trigger: 'test' }), 20_000, 'the first run after the outage');
+    assert.equal(back.kind, 'success', JSON.stringify(back));
+    const [{ n }] = await db.sql`select count(*)::int as n from installments where agency_id = ${a.id} and status = 'overdue'`;
+    assert.equal(n, 2);
+  } finally {
+    await pool.end({ timeout: 1 }).catch(() => {});
+    for (const s of sockets) s.destroy();
+    await new Promise((r) => proxy.close(r));
   }
 });

@@ -183,15 +183,23 @@ export class JobRunner {
       for (let attempt = 1; ; attempt++) {
         try {
           if (!conn) {
-            // postgres.js replays the FATAL error of a connection killed mid-query on that
-            // connection's next handshake. A plain query takes it harmlessly; a reserve() is
-            // rejected by it and the connection is then lost to the pool for good (on the
-            // embedded pool of one, every later run would wait forever). So after a death, the
-            // pool's connections are probed with plain queries before reserving again.
-            if (connectionDied) {
-              await Promise.allSettled(Array.from({ length: poolSize(this.sql) }, () => q.probe(this.sql)));
-              connectionDied = false;
+            // Never reserve() on a pool that cannot connect: in postgres.js a reserve() that
+            // fails (connection refused, or the FATAL error a connection killed mid-query
+            // replays on its next handshake) leaves its request queued, and the next connection
+            // that opens is handed to that dead request — lost to the pool for good. After an
+            // outage longer than the pool size's worth of retries no run (and on the embedded
+            // pool of one, nothing at all) would ever get a connection again. Plain queries fail
+            // cleanly, so they go first: one, or after a death one per pool slot, which also
+            // absorbs the replayed error.
+            const probe = (n: number) => Promise.allSettled(Array.from({ length: n }, () => q.probe(this.sql)));
+            let probes = await probe(connectionDied ? poolSize(this.sql) : 1);
+            // A replayed shutdown/termination error (57P0x) is gone once reported: ask again.
+            if (connectionDied && !probes.some((p) => p.status === 'fulfilled') && probes.some((p) => p.status === 'rejected' && /^57P0/.test(classify(p.reason).code ?? ''))) {
+              probes = await probe(1);
             }
+            connectionDied = false;
+            const failedProbe = probes.every((p) => p.status === 'rejected') ? (probes[0] as PromiseRejectedResult).reason : null;
+            if (failedProbe) throw failedProbe;
             conn = await this.sql.reserve();
             const locked = (await q.tryLock(conn, JOB_NAME))[0]?.locked === true;
             if (!locked) {
