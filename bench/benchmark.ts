@@ -60,13 +60,18 @@ interface Repetition {
   walBytes: number;
 }
 
+/** The limit is run twice: as the planner plans it (a hash join over the whole table once many
+ *  rows flip) and forced to one primary-key probe per row. The faster is "the limit". */
+type RunMethod = Method | 'limitByKey';
+
 /** One repetition of one method, in a transaction that is rolled back. */
-async function repetition(db: Sql, method: Method, asOf: string, limitFlips: number): Promise<Repetition> {
+async function repetition(db: Sql, method: RunMethod, asOf: string, limitFlips: number): Promise<Repetition> {
   const audit: q.AuditTable = method === 'story' ? 'story.audit_logs' : 'public.audit_logs';
   const since = await q.auditHighWater(db, audit);
   const lsn = await q.walPosition(db);
   await db.unsafe('begin');
   try {
+    if (method === 'limitByKey') await q.forcePrimaryKeyProbes(db);
     const { ms, value: flips } = await timed(async () => {
       if (method === 'ours') return q.runOurs(db, asOf);
       if (method === 'story') return q.runStory(db, asOf);
@@ -88,7 +93,7 @@ async function measureScenario(
   scenario: Scenario,
   asOf: string,
   repetitions: number,
-  methods: Method[],
+  methods: RunMethod[],
 ): Promise<ScenarioResult> {
   const writes = scenario !== 'idle';
   // Other work on the machine shows in the timings; the load average goes into the results.
@@ -98,8 +103,8 @@ async function measureScenario(
   // those pages since the last checkpoint). Without it, the vacuum after the previous
   // repetition has already logged the very same pages, and the figure is the cheaper case.
   const checkpointFirst = scenario === 'backlog' || scenario === 'dailyAfterCheckpoint';
-  const limitFlips = methods.includes('limit') ? await q.prepareLimit(db, asOf) : 0;
-  const samples = new Map<Method, Repetition[]>(methods.map((m) => [m, []]));
+  const limitFlips = methods.some((m) => m.startsWith('limit')) ? await q.prepareLimit(db, asOf) : 0;
+  const samples = new Map<RunMethod, Repetition[]>(methods.map((m) => [m, []]));
 
   if (scenario !== 'backlog') {
     // Warm-up, untimed: plans prepared, zone files loaded in this backend, pages in cache.
@@ -121,14 +126,26 @@ async function measureScenario(
     }
   }
 
-  const methodResults: Partial<Record<Method, MethodResult>> = {};
+  const measured = new Map<RunMethod, MethodResult>();
   for (const [m, reps] of samples) {
-    methodResults[m] = {
+    measured.set(m, {
       samplesMs: reps.map((x) => round(x.ms, 3)),
       medianMs: round(median(reps.map((x) => x.ms)), 3),
       flips: reps[0]!.flips,
       walBytes: reps[0]!.walBytes,
-    };
+    });
+  }
+  const methodResults: Partial<Record<Method, MethodResult>> = {};
+  for (const m of ['ours', 'story'] as const) if (measured.has(m)) methodResults[m] = measured.get(m)!;
+  const byPlanner = measured.get('limit');
+  const byKey = measured.get('limitByKey');
+  let limitPlans: ScenarioResult['limitPlans'] = null;
+  if (byPlanner && byKey) {
+    const chosen = byKey.medianMs < byPlanner.medianMs ? 'primaryKeyProbes' : 'plannerChoice';
+    methodResults.limit = chosen === 'primaryKeyProbes' ? byKey : byPlanner;
+    limitPlans = { plannerChoiceMs: byPlanner.medianMs, primaryKeyProbesMs: byKey.medianMs, chosen };
+  } else if (byPlanner ?? byKey) {
+    methodResults.limit = (byPlanner ?? byKey)!;
   }
   const fingerprints = new Set([...samples.values()].flatMap((reps) => reps.map((x) => x.fingerprint)));
   const ratio = (a?: MethodResult, b?: MethodResult) => (a && b && b.medianMs > 0 ? round(a.medianMs / b.medianMs, 3) : null);
@@ -139,6 +156,7 @@ async function measureScenario(
     loadAverageAtStart: round(loadAverage, 2),
     flips: methodResults.ours?.flips ?? limitFlips,
     methods: methodResults,
+    limitPlans,
     oursToLimit: ratio(methodResults.ours, methodResults.limit),
     oursToStory: ratio(methodResults.ours, methodResults.story),
     storyToLimit: ratio(methodResults.story, methodResults.limit),
@@ -210,7 +228,7 @@ export async function runBench(options: BenchOptions): Promise<{ results: BenchR
   // One connection for everything: temp tables, transactions and timings stay on one backend.
   const db = connect(url, { max: 1, applicationName: 'overdue-bench', connectTimeoutSeconds: 30 });
   const full = options.mode === 'full';
-  const methods: Method[] = full ? ['limit', 'ours', 'story'] : ['limit', 'ours'];
+  const methods: RunMethod[] = full ? ['limit', 'ours', 'story', 'limitByKey'] : ['limit', 'ours', 'limitByKey'];
   try {
     log(options, `database ${dbName}: migrating`);
     await migrate(db);

@@ -107,6 +107,12 @@ export async function runLimit(sql: Sql): Promise<void> {
       from pg_temp.limit_flips f`;
 }
 
+/** Inside the limit's transaction, before the timing: one primary-key probe per flipped row
+ *  instead of the hash join the planner picks once many rows flip. */
+export async function forcePrimaryKeyProbes(sql: Sql): Promise<void> {
+  await sql`select set_config('enable_hashjoin', 'off', true), set_config('enable_mergejoin', 'off', true)`;
+}
+
 // ---- checks that the three methods made the same changes --------------------------------
 
 export type AuditTable = 'public.audit_logs' | 'story.audit_logs';

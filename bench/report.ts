@@ -36,6 +36,8 @@ export interface ScenarioResult {
   loadAverageAtStart: number;
   flips: number;
   methods: Partial<Record<Method, MethodResult>>;
+  /** The limit measured both ways; `methods.limit` is the faster. */
+  limitPlans: { plannerChoiceMs: number; primaryKeyProbesMs: number; chosen: 'plannerChoice' | 'primaryKeyProbes' } | null;
   oursToLimit: number | null;
   oursToStory: number | null;
   storyToLimit: number | null;
@@ -208,6 +210,14 @@ export function renderTable(r: BenchResults): string {
       `Same installments flipped and audited by every method: ${r.scenarios.every((s) => s.sameChanges) ? 'yes' : 'NO — see the JSON'}. ` +
       'Load: the 1-minute load average when the scenario started (2 CPUs shared with other work).',
   );
+  const plans = r.scenarios.filter((s) => s.limitPlans && s.scenario !== 'idle');
+  if (plans.length > 0) {
+    lines.push(
+      'The limit is the faster of two plans of the same bare statements — as planned, and forced to one primary-key probe per row: ' +
+        plans.map((s) => `${SCENARIO_LABEL[s.scenario]} ${fmtMs(s.limitPlans!.plannerChoiceMs)} / ${fmtMs(s.limitPlans!.primaryKeyProbesMs)} ms`).join(', ') +
+        '.',
+    );
+  }
   for (const wal of r.scenarios.filter((s) => s.scenario !== 'idle')) {
     lines.push(
       `WAL per ${SCENARIO_LABEL[wal.scenario]} run: ours ${fmtBytes(wal.methods.ours?.walBytes)}, story ${fmtBytes(wal.methods.story?.walBytes)}, limit ${fmtBytes(wal.methods.limit?.walBytes)}.`,
