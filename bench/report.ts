@@ -187,11 +187,11 @@ export function renderTable(r: BenchResults): string {
   const m = r.machine;
   const lines: string[] = [];
   lines.push(
-    `Dataset: ${fmtInt(Number(d.installments))} installments on ${fmtInt(Number(d.plans))} plans ` +
+    `- Dataset: ${fmtInt(Number(d.installments))} installments on ${fmtInt(Number(d.plans))} plans ` +
       `(${fmtInt(Number(d.inactivePlans))} completed/cancelled), ${d.agencies} agencies over ${d.zones} IANA zones.`,
   );
   lines.push(
-    `Machine: ${m.cpus} CPUs (${m.cpuModel}), ${m.memory} RAM, PostgreSQL ${m.postgres} ` +
+    `- Machine: ${m.cpus} CPUs (${m.cpuModel}), ${m.memory} RAM, PostgreSQL ${m.postgres} ` +
       `(shared_buffers ${m.shared_buffers}, synchronous_commit ${m.synchronous_commit}), Node ${m.node}.`,
   );
   lines.push('');
@@ -205,7 +205,7 @@ export function renderTable(r: BenchResults): string {
   }
   lines.push('');
   lines.push(
-    `Medians of ${r.scenarios.map((s) => `${s.repetitions} (${SCENARIO_LABEL[s.scenario]})`).join(', ')} repetitions, each rolled back and vacuumed. ` +
+    `- Medians of ${r.scenarios.map((s) => `${s.repetitions} (${SCENARIO_LABEL[s.scenario]})`).join(', ')} repetitions, each rolled back and vacuumed. ` +
       'Backlog and "after a checkpoint" repetitions start right after a CHECKPOINT, so they write a full-page image of every page they are first to change. ' +
       `Same installments flipped and audited by every method: ${r.scenarios.every((s) => s.sameChanges) ? 'yes' : 'NO — see the JSON'}. ` +
       'Load: the 1-minute load average when the scenario started (2 CPUs shared with other work).',
@@ -213,37 +213,37 @@ export function renderTable(r: BenchResults): string {
   const plans = r.scenarios.filter((s) => s.limitPlans && s.scenario !== 'idle');
   if (plans.length > 0) {
     lines.push(
-      'The limit is the faster of two plans of the same bare statements — as planned, and forced to one primary-key probe per row: ' +
+      '- The limit is the faster of two plans of the same bare statements — as planned, and forced to one primary-key probe per row: ' +
         plans.map((s) => `${SCENARIO_LABEL[s.scenario]} ${fmtMs(s.limitPlans!.plannerChoiceMs)} / ${fmtMs(s.limitPlans!.primaryKeyProbesMs)} ms`).join(', ') +
         '.',
     );
   }
   for (const wal of r.scenarios.filter((s) => s.scenario !== 'idle')) {
     lines.push(
-      `WAL per ${SCENARIO_LABEL[wal.scenario]} run: ours ${fmtBytes(wal.methods.ours?.walBytes)}, story ${fmtBytes(wal.methods.story?.walBytes)}, limit ${fmtBytes(wal.methods.limit?.walBytes)}.`,
+      `- WAL per ${SCENARIO_LABEL[wal.scenario]} run: ours ${fmtBytes(wal.methods.ours?.walBytes)}, story ${fmtBytes(wal.methods.story?.walBytes)}, limit ${fmtBytes(wal.methods.limit?.walBytes)}.`,
     );
   }
   if (r.committedBacklog.flips > 0) {
-    lines.push(`Committed backlog run (ours, once): ${fmtMs(r.committedBacklog.ms)} ms for ${fmtInt(r.committedBacklog.flips)} rows.`);
+    lines.push(`- Committed backlog run (ours, once): ${fmtMs(r.committedBacklog.ms)} ms for ${fmtInt(r.committedBacklog.flips)} rows.`);
   }
   if ('batches' in r.batch) {
     const b = r.batch;
     lines.push(
-      `Batch mode (${fmtInt(b.batchSize)} rows per transaction): ${fmtInt(b.batches)} batches, ${fmtInt(b.flips)} rows in ${fmtMs(b.totalMs)} ms; ` +
+      `- Batch mode (${fmtInt(b.batchSize)} rows per transaction): ${fmtInt(b.batches)} batches, ${fmtInt(b.flips)} rows in ${fmtMs(b.totalMs)} ms; ` +
         `longest lock hold ${fmtMs(b.longestLockHoldMs)} ms (median ${fmtMs(b.medianBatchMs)}, p95 ${fmtMs(b.p95BatchMs)}) ` +
         `vs ${fmtMs(b.singleStatementMs)} ms in one transaction.`,
     );
   } else {
-    lines.push(`Batch mode: ${r.batch.skipped}.`);
+    lines.push(`- Batch mode: ${r.batch.skipped}.`);
   }
   if ('p50Ms' in r.http) {
     const h = r.http;
     lines.push(
-      `HTTP, nothing to do (${h.requests} sequential POSTs, LOG_LEVEL=${h.logLevel}): p50 ${fmtMs(h.p50Ms)} ms, p95 ${fmtMs(h.p95Ms)} ms, p99 ${fmtMs(h.p99Ms)} ms. ` +
+      `- HTTP, nothing to do (${h.requests} sequential POSTs, LOG_LEVEL=${h.logLevel}): p50 ${fmtMs(h.p50Ms)} ms, p95 ${fmtMs(h.p95Ms)} ms, p99 ${fmtMs(h.p99Ms)} ms. ` +
         `Rejected keys: ${fmtInt(h.rejected.requestsPerSecond)} requests/s (${h.rejected.connections} connections, ${h.rejected.seconds} s, ${h.rejected.non401} not 401).`,
     );
   } else {
-    lines.push(`HTTP: ${r.http.skipped}.`);
+    lines.push(`- HTTP: ${r.http.skipped}.`);
   }
   if (r.growth.length > 0) {
     lines.push('');
