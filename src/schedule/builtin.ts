@@ -28,7 +28,15 @@ export async function builtinSchedulerWanted(sql: Sql, setting: SchedulerSetting
   if (setting === 'on') return { run: true, reason: 'OVERDUE_SCHEDULER=on' };
   if (setting === 'off') return { run: false, reason: 'OVERDUE_SCHEDULER=off' };
   if (embedded) return { run: true, reason: 'embedded database: no pg_cron' };
-  const [where] = await q.cronLocation(sql);
+  let where;
+  try {
+    [where] = await q.cronLocation(sql);
+  } catch (error) {
+    // The database is down at start-up. The service must still come up (and report the outage
+    // through /readyz and failed runs), so it schedules itself: with pg_cron also running, the
+    // job lock makes the second run of a minute `busy`, never a double run.
+    return { run: true, reason: `could not ask the database whether pg_cron is loaded (${(error as Error).message}); running the built-in scheduler to be safe` };
+  }
   if (where!.cron_database === null) return { run: true, reason: 'pg_cron is not loaded on this server' };
   return {
     run: false,

@@ -31,7 +31,8 @@ export interface RunningServer {
 
 export async function startServer(target: Target, env: Record<string, string>): Promise<RunningServer> {
   const port = await freePort();
-  const common = { ...process.env, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'debug', ...env };
+  // The built-in scheduler would compete with the requests under test; tests that want it say so.
+  const common = { ...process.env, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'debug', OVERDUE_SCHEDULER: 'off', ...env };
   const child =
     target === 'node'
       ? spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], { cwd: root, env: common, stdio: ['ignore', 'pipe', 'pipe'] })
