@@ -174,3 +174,21 @@ test('reapAbandoned closes only running rows older than the limit', async () => 
   assert.equal(byId[young!.id].status, 'running');
   await db.sql`delete from jobs_log where id = ${young!.id}`;
 });
+
+test('a failed dry run says it was a dry run (alerts and metrics leave it out) and logs no row', async () => {
+  await db.sql`alter function preview_installment_status_changes(timestamptz, uuid) rename to preview_moved`;
+  try {
+    const runs = (await db.sql`select count(*)::int as n from jobs_log`)[0]!.n;
+    const outcome = await new JobRunner(db.sql, fast).run({ trigger: 'test', dryRun: true });
+    assert.equal(outcome.kind, 'failed');
+    if (outcome.kind === 'failed') {
+      assert.equal(outcome.dryRun, true);
+      assert.equal(outcome.jobId, null);
+    }
+    assert.equal((await db.sql`select count(*)::int as n from jobs_log`)[0]!.n, runs);
+    const real = await new JobRunner(db.sql, fast).run({ trigger: 'test' });
+    assert.equal(real.kind, 'success');
+  } finally {
+    await db.sql`alter function preview_moved(timestamptz, uuid) rename to preview_installment_status_changes`;
+  }
+});

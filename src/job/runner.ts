@@ -51,6 +51,8 @@ export type RunOutcome =
       attemptErrors: AttemptError[];
       durationMs: number;
       trigger: string;
+      /** A failed dry run changed nothing; alerts and metrics leave it out. */
+      dryRun: boolean;
     }
   | { kind: 'busy'; trigger: string };
 
@@ -152,7 +154,7 @@ export class JobRunner {
         return outcome;
       } catch (error) {
         const retry = this.recordAttempt(attemptErrors, attempt, error, log);
-        if (!retry) return this.failedOutcome(null, error, attemptErrors, started, options.trigger);
+        if (!retry) return this.failedOutcome(null, error, attemptErrors, started, options.trigger, true);
         await this.sleep(this.retryDelaysMs[attempt - 1]!);
       }
     }
@@ -272,7 +274,7 @@ export class JobRunner {
           }
           const retry = this.recordAttempt(attemptErrors, attempt, error, log);
           if (!retry) {
-            const outcome = this.failedOutcome(jobId, error, attemptErrors, started, options.trigger);
+            const outcome = this.failedOutcome(jobId, error, attemptErrors, started, options.trigger, false);
             await this.recordFailure(conn, outcome, error, log);
             return outcome;
           }
@@ -306,6 +308,7 @@ export class JobRunner {
     attemptErrors: AttemptError[],
     started: number,
     trigger: string,
+    dryRun: boolean,
   ): RunOutcome & { kind: 'failed' } {
     const { code } = classify(error);
     return {
@@ -317,6 +320,7 @@ export class JobRunner {
       attemptErrors,
       durationMs: Math.round(performance.now() - started),
       trigger,
+      dryRun,
     };
   }
 
