@@ -1,7 +1,7 @@
 // The `overdue` command line. Exit codes: 0 success, 1 run failed, 2 usage or configuration
 // error, 3 already running. Human-readable by default, --json for machines.
-import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
+import { generateApiKey } from './api-key-file.ts';
 import { ConfigError, loadConfig, type Config } from './config.ts';
 import { connect, redactUrl, type Sql } from './db/connect.ts';
 import { migrate } from './db/migrate.ts';
@@ -183,7 +183,7 @@ const migrateCommand: Command = async (ctx) => {
 
 const key: Command = async (ctx) => {
   if (ctx.args[0] !== 'generate' || ctx.args.length > 1) throw new UsageError('usage: overdue key generate');
-  ctx.out(randomBytes(32).toString('base64url'));
+  ctx.out(generateApiKey());
   return EXIT.ok;
 };
 

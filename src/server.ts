@@ -55,6 +55,8 @@ async function main(): Promise<void> {
     const url = `http://${config.host}:${info.port}/functions/v1/update-installment-statuses`;
     logger.info('listening', { url, embedded: closeEmbedded !== undefined });
     if (closeEmbedded) {
+      const shownKey = generatedKey ? config.functionKeys[0] : '$SUPABASE_FUNCTION_KEY';
+      const tomorrow = new Date(Date.now() + 86_400_000).toISOString().slice(0, 19) + 'Z';
       // The quick start prints what a newcomer needs to try it; the key is theirs, locally generated.
       console.error(
         [
@@ -63,7 +65,12 @@ async function main(): Promise<void> {
           generatedKey ? `  API key (generated, kept in ${config.dataDir}/): ${config.functionKeys[0]}` : '  API key: the SUPABASE_FUNCTION_KEY you configured',
           '',
           '  Try it:',
-          `    curl -s -X POST ${url} -H "X-API-Key: ${generatedKey ? config.functionKeys[0] : '$SUPABASE_FUNCTION_KEY'}"`,
+          `    curl -s -X POST ${url} -H "X-API-Key: ${shownKey}"`,
+          '',
+          scheduler
+            ? '  The built-in scheduler has just run the job and runs it every minute, so what is due is\n  already overdue (OVERDUE_SCHEDULER=off leaves the first run to you). What tomorrow brings:'
+            : '  What tomorrow brings (a dry run changes nothing):',
+          `    curl -s -X POST ${url} -H "X-API-Key: ${shownKey}" -H 'content-type: application/json' -d '{"dryRun":true,"asOf":"${tomorrow}"}'`,
           '',
           `  Dashboard: http://${config.host}:${info.port}/admin/jobs — sign in with the output of \`npx overdue token --platform-admin\``,
           '',
