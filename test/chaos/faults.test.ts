@@ -17,6 +17,7 @@ import { connect, type Sql } from '../../src/db/connect.ts';
 import { JobRunner, type RunOutcome } from '../../src/job/runner.ts';
 import { silentLogger } from '../../src/log.ts';
 import { AlertMonitor } from '../../src/alerts/monitor.ts';
+import { startWatchdog } from '../../src/alerts/watchdog.ts';
 import { WebhookChannel } from '../../src/alerts/webhook.ts';
 
 const KEY = 'chaos-key-0123456789abcdef-0123456789';
@@ -203,6 +204,56 @@ describe('faults in the middle of a run', () => {
       downMs,
       wallMs: Date.now() - started,
       alerts: 0,
+      state,
+    });
+  });
+
+  test('the database unreachable for longer than the retries: the run fails; once it is back the watchdog reaps the run, alerts, and the next run catches up', async () => {
+    const s = await stage('outage');
+    const runner = runnerFor(s, { retryDelaysMs: [300, 600] });
+    const lock = await holdRowLock(s.url, s.seeded.due[0]!);
+    const pending = runner.run({ trigger: 'chaos' });
+    await waitForBlockedRun(s.sql);
+    const down = Date.now();
+    await cluster.stop();
+    await lock.release();
+    const failed = await pending;
+    await s.monitor.settled();
+    assert.equal(failed.kind, 'failed', JSON.stringify(failed));
+    if (failed.kind !== 'failed') return;
+    assert.equal(failed.attempts, 3);
+    // The incidents live in the database: while it is down the in-process monitor cannot open
+    // one, so nothing is sent yet (the external check, `overdue check` / GET /health/job, is what
+    // notices an outage that lasts; docs/operations.md).
+    const alertsDuringOutage = alertsSince(s).length;
+    await sleep(Math.max(0, 3000 - (Date.now() - down)));
+    await cluster.start();
+    const downMs = Date.now() - down;
+
+    const [left] = await s.sql`select id, status from jobs_log where id = ${failed.jobId}`;
+    assert.equal(left!.status, 'running', 'the failure could not be written while the database was down');
+    await sleep(1100); // older than the abandon limit
+    const watchdog = startWatchdog({ monitor: s.monitor, reapAbandoned: () => runner.reapAbandoned(), intervalMs: 0, logger: silentLogger });
+    await watchdog.tick();
+    await watchdog.stop();
+    const [reaped] = await s.sql`select status, error_message from jobs_log where id = ${failed.jobId}`;
+    assert.equal(reaped!.status, 'failed');
+    const alerts = alertsSince(s);
+    assert.equal(alerts.length, 1, 'one alert once the database is back');
+    assert.match(alerts[0]!.text, /abandoned/);
+
+    const next = await runner.run({ trigger: 'chaos' });
+    await s.monitor.settled();
+    assert.equal(next.kind === 'success' && next.recordsUpdated, s.seeded.due.length);
+    assert.match(alertsSince(s)[1]?.text ?? '', /healthy again/);
+    const state = await assertConsistent(s.sql, s.seeded);
+    recordFigures('faults', 'outageBeyondRetries', {
+      failedRun: summary(failed),
+      attemptCodes: failed.attemptErrors.map((e) => e.code),
+      alertsDuringOutage,
+      downMs,
+      alerts: alertsSince(s).map((m) => m.text.split('\n')[0]),
+      catchUp: summary(next),
       state,
     });
   });
