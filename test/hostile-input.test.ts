@@ -4,7 +4,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect as netConnect } from 'node:net';
-import autocannon from 'autocannon';
+import { autocannon } from './support/load-generator.ts';
 import { ADMIN_URL, freshDatabase, type TestDatabase } from './support/database.ts';
 import { addInstallments, createAgency, daysAgo } from './support/fixtures.ts';
 import { startServer, type RunningServer, type Target } from './support/server-process.ts';
@@ -201,7 +201,7 @@ for (const target of targets) {
         method: 'POST',
         connections: 8,
         amount: 10_000,
-        requests: keys.map((k) => ({ method: 'POST', headers: k ? { 'x-api-key': k } : {} })),
+        requests: keys.map((k) => ({ method: 'POST', headers: k ? { 'x-api-key': k } : ({} as Record<string, string>) })),
       });
       assert.equal(result.errors, 0);
       assert.equal(result['2xx'], 0);

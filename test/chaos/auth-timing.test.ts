@@ -5,7 +5,7 @@
 // docs/reliability.md.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import autocannon from 'autocannon';
+import { autocannon, type LoadResult } from '../support/load-generator.ts';
 import { freshDatabase } from '../support/database.ts';
 import { addInstallments, createAgency, daysAgo } from '../support/fixtures.ts';
 import { startServer, type RunningServer } from '../support/server-process.ts';
@@ -107,7 +107,7 @@ test('a flood of wrong keys does not slow a legitimate run beyond noise', async 
     await new Promise((r) => setTimeout(r, 500));
     const samples: { wallMs: number; runMs: number }[] = [];
     for (let i = 0; i < runs; i++) samples.push(await legitRun());
-    (flood as unknown as { stop(): void }).stop();
+    flood.stop();
     return { samples, result: await flood };
   };
   // 1 000 wrong keys a second (a determined attacker on one host), then as many as the machine
@@ -119,7 +119,7 @@ test('a flood of wrong keys does not slow a legitimate run beyond noise', async 
     wallMs: percentiles(xs.map((x) => Math.round(x.wallMs * 10) / 10)),
     runMs: percentiles(xs.map((x) => x.runMs)),
   });
-  const floodFigures = (r: autocannon.Result) => ({ requests: r.requests.total, perSecond: Math.round(r.requests.average), statusCodes: Object.fromEntries(Object.entries(r.statusCodeStats).map(([k, v]) => [k, v.count])), errors: r.errors });
+  const floodFigures = (r: LoadResult) => ({ requests: r.requests.total, perSecond: Math.round(r.requests.average), statusCodes: Object.fromEntries(Object.entries(r.statusCodeStats).map(([k, v]) => [k, v.count])), errors: r.errors });
   const figures = {
     runsEach: runs,
     installmentsPerRun: 500,

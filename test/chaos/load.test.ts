@@ -4,7 +4,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import autocannon from 'autocannon';
+import { autocannon } from '../support/load-generator.ts';
 import { freshDatabase } from '../support/database.ts';
 import { addInstallments, createAgency, daysAgo } from '../support/fixtures.ts';
 import { assertConsistent } from '../support/invariants.ts';
