@@ -2,7 +2,7 @@
 // (restart, unreachable). The shared cluster at 127.0.0.1:5432 serves every other test and must
 // never be stopped, so these tests initdb a cluster into a temp folder, run it on a free port
 // with its socket in that folder, and remove it at the end — also when the test failed.
-import { execFile } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { chownSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -98,6 +98,27 @@ export async function startPrivateCluster(): Promise<PrivateCluster> {
   };
   // Removed however the test file ends; registered before start so a failed start is cleaned too.
   after(() => cluster.destroy());
+  // …and when the run is interrupted (Ctrl-C, a CI timeout), where `after` hooks do not run.
+  const emergencyStop = () => {
+    if (running) {
+      const stop = [`${BIN}/pg_ctl`, '-D', data, '-m', 'immediate', '-w', 'stop'];
+      try {
+        if (process.getuid?.() === 0) execFileSync('runuser', asPostgres(stop), { stdio: 'ignore', timeout: 20_000 });
+        else execFileSync(stop[0]!, stop.slice(1), { stdio: 'ignore', timeout: 20_000 });
+      } catch {
+        /* already stopped */
+      }
+      running = false;
+    }
+    rmSync(dir, { recursive: true, force: true });
+  };
+  process.once('exit', emergencyStop);
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => {
+      emergencyStop();
+      process.exit(130);
+    });
+  }
   await cluster.start();
   return cluster;
 }
