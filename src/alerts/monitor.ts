@@ -12,6 +12,7 @@ import type { Sql } from '../db/connect.ts';
 import { silentLogger, type Alert, type AlertChannel, type AlertLogger } from './channel.ts';
 import { deliverWithRetry, type DeliveryOutcome } from './deliver.ts';
 import { openIncident, resolveIncident, recordDelivery, type Incident } from './incidents.ts';
+import { isTransient } from '../job/transient.ts';
 import { countAttempts, latestFinishedRun, readJobHealth, MONITORED_JOB_NAME, type JobHealth } from './job-health.ts';
 
 /** The runner's RunOutcome as far as alerting needs it (src/job/runner.ts). */
@@ -37,6 +38,12 @@ export class AlertMonitor {
   private readonly jobName: string;
   private readonly logger: AlertLogger;
   private readonly pending = new Set<Promise<unknown>>();
+  /**
+   * Incidents alerted while the database could not record them (it was unreachable: the very
+   * failure being reported). Kept in this process so the outage alerts once, and so the
+   * database record made once it is back does not alert a second time.
+   */
+  private readonly unrecorded = new Map<string, Incident>();
 
   constructor(private readonly options: AlertMonitorOptions) {
     this.jobName = options.jobName ?? MONITORED_JOB_NAME;
@@ -117,8 +124,27 @@ export class AlertMonitor {
     return health;
   }
 
+  /** openIncident, or — when the database cannot be reached — an incident kept in memory. */
+  private async open(input: { key: string; severity: 'critical' | 'warning'; summary: string; details: Record<string, unknown> }): Promise<Incident | null> {
+    try {
+      const incident = await openIncident(this.options.sql, input);
+      if (incident && this.unrecorded.delete(input.key)) {
+        this.logger.info('incident recorded now that the database is back; it was alerted already', { incidentKey: input.key });
+        return null;
+      }
+      return incident;
+    } catch (error) {
+      if (!isTransient(error)) throw error;
+      if (this.unrecorded.has(input.key)) return null;
+      const incident: Incident = { id: '', incidentKey: input.key, severity: input.severity, summary: input.summary, details: input.details, openedAt: new Date(), resolvedAt: null, occurrences: 1 };
+      this.unrecorded.set(input.key, incident);
+      this.logger.warn('database unreachable: alerting without recording the incident', { incidentKey: input.key, error: (error as Error).message });
+      return incident;
+    }
+  }
+
   private async openFailed(run: { jobId: string | null; error: string; code: string | null; attempts: number | null }): Promise<void> {
-    const incident = await openIncident(this.options.sql, {
+    const incident = await this.open({
       key: this.failedKey,
       severity: 'critical',
       summary: `${this.jobName} failed`,
@@ -147,7 +173,10 @@ export class AlertMonitor {
   }
 
   private async resolve(key: string, why: string): Promise<void> {
-    const incident = await resolveIncident(this.options.sql, key);
+    const recorded = await resolveIncident(this.options.sql, key);
+    const unrecorded = this.unrecorded.get(key);
+    this.unrecorded.delete(key);
+    const incident = recorded ?? unrecorded;
     if (!incident) return;
     const minutes = Math.round((Date.now() - incident.openedAt.getTime()) / 60_000);
     await this.send(incident, 'recovery', {
@@ -175,6 +204,7 @@ export class AlertMonitor {
         const fields = { incidentKey: incident.incidentKey, kind, channel: channel.name, attempts: outcome.attempts, subject: alert.subject };
         if (outcome.status === 'delivered') this.logger.info('alert delivered', fields);
         else this.logger.error('alert delivery failed after retries', { ...fields, error: outcome.error });
+        if (incident.id === '') return; // an incident the database could not record (see open())
         try {
           await recordDelivery(sql, { incidentId: incident.id, kind, subject: alert.subject, outcome });
         } catch (error) {
