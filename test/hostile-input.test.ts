@@ -21,7 +21,12 @@ async function checksum(sql: Sql): Promise<string> {
   return row!.sum as string;
 }
 
+// Every database is created before the first describe(): a top-level await after a suite has
+// been declared lets that suite run and finish first, and the root's after() hooks then end the
+// connections the later suites need.
 const sqlDb = await freshDatabase();
+const targets: Target[] = ['node', 'deno'];
+const databases: Record<Target, TestDatabase> = { node: await freshDatabase(), deno: await freshDatabase() };
 
 describe('bad agency settings in SQL: refused with the value named, nothing changed', () => {
   const db = sqlDb;
@@ -84,8 +89,6 @@ function rawRequest(base: string, head: string[], body: Buffer | string = ''): P
   });
 }
 
-const targets: Target[] = ['node', 'deno'];
-const databases: Record<Target, TestDatabase> = { node: await freshDatabase(), deno: await freshDatabase() };
 const admin = connect(ADMIN_URL, { max: 1 });
 after(() => admin.end({ timeout: 2 }));
 
