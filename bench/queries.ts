@@ -102,8 +102,8 @@ export async function runLimit(sql: Sql): Promise<void> {
         from pg_temp.limit_flips f
        where i.id = f.id
     )
-    insert into public.audit_logs (agency_id, entity_type, entity_id, action, old_status, new_status, actor_id)
-    select f.agency_id, 'installment', f.id, 'status_change', 'pending', 'overdue', null
+    insert into public.audit_logs (agency_id, installment_id, action, old_status, new_status, actor_id)
+    select f.agency_id, f.id, 'status_change', 'pending', 'overdue', null
       from pg_temp.limit_flips f`;
 }
 
@@ -125,7 +125,7 @@ export async function auditHighWater(sql: Sql, table: AuditTable): Promise<strin
 /** Count and an order-independent checksum of the installments audited after `since`. */
 export async function auditFingerprint(sql: Sql, table: AuditTable, since: string): Promise<string> {
   const [row] = await sql.unsafe(
-    `select count(*) || ':' || coalesce(sum(hashtext(entity_id::text)::bigint), 0) as f from ${table} where id > $1`,
+    `select count(*) || ':' || coalesce(sum(hashtext(installment_id::text)::bigint), 0) as f from ${table} where id > $1`,
     [since],
   );
   return row!.f as string;

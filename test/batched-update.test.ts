@@ -97,8 +97,8 @@ test('flips at most p_batch_size rows per call, each with its audit row, until n
   for (const id of f.untouched) assert.equal(after.get(id), f.statusBefore.get(id), `installment ${id} must keep its status`);
 
   const audit = await sql`
-    select entity_id, old_status, new_status, actor_id from public.audit_logs order by entity_id`;
-  assert.deepEqual(audit.map((r) => r.entity_id).sort(), [...f.due].sort(), 'one audit row per flipped installment, no more');
+    select installment_id, old_status, new_status, actor_id from public.audit_logs order by installment_id`;
+  assert.deepEqual(audit.map((r) => r.installment_id).sort(), [...f.due].sort(), 'one audit row per flipped installment, no more');
   for (const r of audit) assert.deepEqual([r.old_status, r.new_status, r.actor_id], ['pending', 'overdue', null]);
 
   // The main function agrees that nothing is left.

@@ -94,7 +94,7 @@ test('a payment recorded while a run waits on the row stays paid, with no audit 
   assert.equal(paying!.status, 'paid');
   const [other] = await db.sql`select status from installments where id = ${otherId!}`;
   assert.equal(other!.status, 'overdue');
-  const audits = await db.sql`select entity_id from audit_logs where entity_id = ${payingId!}`;
+  const audits = await db.sql`select installment_id from audit_logs where installment_id = ${payingId!}`;
   assert.equal(audits.length, 0, 'the payment must not be recorded as a status change by the job');
   assert.equal(outcome.kind === 'success' && outcome.agencies.find((x) => x.agencyId === a.id)?.updatedCount, 1);
 });
@@ -132,6 +132,6 @@ test("an agency's time zone and cutoff changed during a run: the old or the new 
   // The next run judges with the new settings; nothing flips back, nothing is audited twice.
   const again = await runner.run({ trigger: 'test', asOf });
   assert.equal(again.kind === 'success' && (again.agencies.find((x) => x.agencyId === a.id)?.updatedCount ?? 0), 0);
-  const dupes = await db.sql`select entity_id from audit_logs where agency_id = ${a.id} group by entity_id having count(*) > 1`;
+  const dupes = await db.sql`select installment_id from audit_logs where agency_id = ${a.id} group by installment_id having count(*) > 1`;
   assert.equal(dupes.length, 0);
 });

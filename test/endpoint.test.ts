@@ -190,7 +190,7 @@ for (const target of ['node', 'deno'] as Target[]) {
       const total = bodies.filter((b) => b.success).reduce((n, b) => n + mine(b), 0);
       assert.equal(total, 50);
       assert.equal(bodies.filter((b) => b.success && mine(b) > 0).length, 1, 'exactly one run did the work');
-      const [{ n: audits }] = await db.sql`select count(*)::int as n from audit_logs a join installments i on i.id = a.entity_id where i.agency_id = ${a.id}`;
+      const [{ n: audits }] = await db.sql`select count(*)::int as n from audit_logs a join installments i on i.id = a.installment_id where i.agency_id = ${a.id}`;
       assert.equal(audits, 50);
       const [{ n: running }] = await db.sql`select count(*)::int as n from jobs_log where status = 'running'`;
       assert.equal(running, 0);

@@ -340,8 +340,8 @@ test('every status other than pending is left as it is', async () => {
     assert.equal(await statusOf(tx, pending!), 'overdue');
     const after = await tx`select id, status, updated_at from public.installments where id = any(${otherIds}::uuid[]) order by id`;
     assert.deepEqual(after, before, 'draft, overdue, paid and cancelled rows are not even rewritten');
-    const audited = await tx`select entity_id from public.audit_logs`;
-    assert.deepEqual(audited.map((r) => r.entity_id), [pending]);
+    const audited = await tx`select installment_id from public.audit_logs`;
+    assert.deepEqual(audited.map((r) => r.installment_id), [pending]);
   });
 });
 
@@ -447,13 +447,13 @@ test('writes one audit row per change, in the same transaction, actor NULL, pend
     await runAt(tx, '2024-06-20T00:00:00Z');
 
     const audit = await tx`
-      select agency_id, entity_type, entity_id, old_status, new_status, actor_id, xmin::text as xid
-        from public.audit_logs order by entity_id`;
+      select agency_id, installment_id, old_status, new_status, actor_id, xmin::text as xid
+        from public.audit_logs order by installment_id`;
     const expected = [...aIds.map((id) => ({ agency: a.id, id })), ...bIds.map((id) => ({ agency: b.id, id }))]
       .sort((x, y) => x.id.localeCompare(y.id));
     assert.deepEqual(
-      audit.map((r) => ({ agency_id: r.agency_id, entity_type: r.entity_type, entity_id: r.entity_id, old_status: r.old_status, new_status: r.new_status, actor_id: r.actor_id })),
-      expected.map((e) => ({ agency_id: e.agency, entity_type: 'installment', entity_id: e.id, old_status: 'pending', new_status: 'overdue', actor_id: null })),
+      audit.map((r) => ({ agency_id: r.agency_id, installment_id: r.installment_id, old_status: r.old_status, new_status: r.new_status, actor_id: r.actor_id })),
+      expected.map((e) => ({ agency_id: e.agency, installment_id: e.id, old_status: 'pending', new_status: 'overdue', actor_id: null })),
     );
     // Same transaction: the audit rows and the status changes carry the same transaction id.
     const changed = await tx`select distinct xmin::text as xid from public.installments where status = 'overdue'`;
@@ -472,7 +472,7 @@ test('all or nothing: when an audit row cannot be written, no status changes eit
       create function public.test_refuse_one_audit_row() returns trigger language plpgsql as $$
       begin raise exception 'audit refused by the test'; end $$;
       create trigger test_refuse_one_audit_row before insert on public.audit_logs
-        for each row when (new.entity_id = '${second}') execute function public.test_refuse_one_audit_row();`);
+        for each row when (new.installment_id = '${second}') execute function public.test_refuse_one_audit_row();`);
     await assert.rejects(
       tx.savepoint((sp) => sp`select * from public.update_installment_statuses('2024-06-20T00:00:00Z')`),
       /audit refused by the test/,
@@ -591,7 +591,7 @@ test('two overlapping runs change and audit each installment once', async () => 
     assert.equal(total(firstRows), ids.length);
     assert.equal(total(secondRows), 0, 'the second run finds nothing left to change');
     const [{ n, distinct }] = await race.sql`
-      select count(*)::int as n, count(distinct entity_id)::int as distinct from public.audit_logs`;
+      select count(*)::int as n, count(distinct installment_id)::int as distinct from public.audit_logs`;
     assert.deepEqual({ n, distinct }, { n: ids.length, distinct: ids.length });
   } finally {
     await first.end();

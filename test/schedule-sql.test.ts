@@ -84,7 +84,7 @@ test('a failing run is recorded as failed with its SQLSTATE, changes nothing, an
   const a = await createAgency(db.sql, 'Failing Agency', 'Europe/Paris');
   await addInstallments(db.sql, a, [daysAgo(6)]);
   // A permanent error inside the work: the audit table refuses inserts for the duration.
-  await db.sql`alter table audit_logs add constraint audit_refuses check (entity_type <> 'installment') not valid`;
+  await db.sql`alter table audit_logs add constraint audit_refuses check (new_status <> 'overdue') not valid`;
   try {
     await assert.rejects(db.sql`call public.run_update_installment_statuses_job('pg_cron')`, (e: Error & { code?: string }) => {
       assert.equal(e.code, '23514');

@@ -90,8 +90,8 @@ begin
       returning i.id, i.agency_id
     ),
     audited as (
-      insert into story.audit_logs (agency_id, entity_type, entity_id, action, old_status, new_status, actor_id)
-      select u.agency_id, 'installment', u.id, 'status_change', 'pending', 'overdue', null
+      insert into story.audit_logs (agency_id, installment_id, action, old_status, new_status, actor_id)
+      select u.agency_id, u.id, 'status_change', 'pending', 'overdue', null
         from updated u
       returning 1
     )

@@ -224,16 +224,15 @@ create index if not exists users_agency_id_idx on public.users (agency_id);
 -- Audit trail: one row per automated status change, written in the same transaction.
 -- ---------------------------------------------------------------------------------------------
 create table if not exists public.audit_logs (
-  id           bigint generated always as identity primary key,
-  agency_id    uuid not null,
-  entity_type  text not null default 'installment',
-  entity_id    uuid not null,
-  action       text not null default 'status_change',
-  old_status   text,
-  new_status   text,
-  actor_id     uuid,           -- NULL: the automated job
-  job_id       uuid,           -- the jobs_log run that made the change, when known
-  created_at   timestamptz not null default now()
+  id              bigint generated always as identity primary key,
+  agency_id       uuid not null,
+  installment_id  uuid not null,  -- no foreign key: the trail outlives a deleted installment
+  action          text not null default 'status_change',
+  old_status      text,
+  new_status      text,
+  actor_id        uuid,           -- NULL: the automated job
+  job_id          uuid,           -- the jobs_log run that made the change, when known
+  created_at      timestamptz not null default now()
 );
 
 create index if not exists audit_logs_agency_created_idx on public.audit_logs (agency_id, created_at desc);

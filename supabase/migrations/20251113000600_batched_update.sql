@@ -68,8 +68,8 @@ begin
     returning i.id, i.agency_id
   ),
   audited as (
-    insert into public.audit_logs (agency_id, entity_type, entity_id, action, old_status, new_status, actor_id, job_id)
-    select f.agency_id, 'installment', f.id, 'status_change', 'pending', 'overdue', null, v_job_id
+    insert into public.audit_logs (agency_id, installment_id, action, old_status, new_status, actor_id, job_id)
+    select f.agency_id, f.id, 'status_change', 'pending', 'overdue', null, v_job_id
       from flipped f
   )
   select f.agency_id,

@@ -94,7 +94,7 @@ select col_type_is('public', 'users', 'agency_id', 'uuid', 'users.agency_id is u
 select col_type_is('public', 'users', 'role', 'text', 'users.role is text');
 
 select has_column('public', 'audit_logs', c, format('audit_logs has %s', c))
-  from unnest(array['agency_id', 'entity_id', 'old_status', 'new_status', 'actor_id', 'created_at']) as c;
+  from unnest(array['agency_id', 'installment_id', 'old_status', 'new_status', 'actor_id', 'created_at']) as c;
 select col_is_null('public', 'audit_logs', 'actor_id', 'audit_logs.actor_id is nullable (NULL = the job)');
 
 -- ---------------------------------------------------------------------------------------------

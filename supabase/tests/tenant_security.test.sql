@@ -91,7 +91,7 @@ select results_eq($$select id from public.payment_plans$$,
   $$values ('aaaaaaaa-0000-0000-0001-000000000000'::uuid)$$, 'a member of A sees only A''s payment plans');
 select results_eq($$select id from public.installments$$,
   $$values ('aaaaaaaa-0000-0000-0002-000000000000'::uuid)$$, 'a member of A sees only A''s installments');
-select results_eq($$select entity_id from public.audit_logs$$,
+select results_eq($$select installment_id from public.audit_logs$$,
   $$values ('aaaaaaaa-0000-0000-0002-000000000000'::uuid)$$, 'a member of A sees only A''s audit rows');
 select results_eq($$select id from public.users order by id$$,
   $$values ('aaaaaaaa-0000-0000-0000-0000000000ad'::uuid), ('aaaaaaaa-0000-0000-0000-0000000000c0'::uuid)$$,
@@ -127,7 +127,7 @@ select throws_ok(
   null, null, 'a member of A cannot move A''s installment to B');
 -- The audit trail and the memberships are read-only for members.
 select throws_ok(
-  $$insert into public.audit_logs (agency_id, entity_id, old_status, new_status)
+  $$insert into public.audit_logs (agency_id, installment_id, old_status, new_status)
     values ('aaaaaaaa-0000-0000-0000-000000000000', 'aaaaaaaa-0000-0000-0002-000000000000', 'pending', 'paid')$$,
   '42501', null, 'a member cannot write audit rows');
 select throws_ok($$update public.audit_logs set new_status = 'paid'$$, '42501', null, 'a member cannot alter audit rows');
@@ -203,7 +203,7 @@ select results_eq($$select id from public.agencies$$,
   $$values ('bbbbbbbb-0000-0000-0000-000000000000'::uuid)$$, 'a member of B sees only agency B');
 select results_eq($$select agency_id from public.installments$$,
   $$values ('bbbbbbbb-0000-0000-0000-000000000000'::uuid)$$, 'a member of B sees only B''s installments');
-select results_eq($$select entity_id from public.audit_logs$$,
+select results_eq($$select installment_id from public.audit_logs$$,
   $$values ('bbbbbbbb-0000-0000-0002-000000000000'::uuid)$$, 'a member of B sees only B''s audit rows');
 with u as (update public.installments set status = 'paid' where agency_id = 'aaaaaaaa-0000-0000-0000-000000000000' returning 1)
 select is(count(*)::int, 0, 'a member of B cannot update A''s installments') from u;

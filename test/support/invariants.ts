@@ -37,15 +37,15 @@ export interface Consistency {
  * audit rows, and no run is left `running`.
  */
 export async function assertConsistent(sql: Sql, seeded?: Seeded): Promise<Consistency> {
-  const duplicates = await sql`select entity_id, count(*)::int as n from audit_logs group by entity_id having count(*) > 1`;
+  const duplicates = await sql`select installment_id, count(*)::int as n from audit_logs group by installment_id having count(*) > 1`;
   assert.deepEqual([...duplicates], [], 'an installment has more than one audit row');
 
   const unaudited = await sql`select i.id from installments i
                                where i.status = 'overdue'
-                                 and not exists (select 1 from audit_logs a where a.entity_id = i.id)`;
+                                 and not exists (select 1 from audit_logs a where a.installment_id = i.id)`;
   assert.deepEqual([...unaudited], [], 'an installment changed without an audit row');
 
-  const phantom = await sql`select a.entity_id, i.status from audit_logs a join installments i on i.id = a.entity_id
+  const phantom = await sql`select a.installment_id, i.status from audit_logs a join installments i on i.id = a.installment_id
                              where i.status is distinct from a.new_status`;
   assert.deepEqual([...phantom], [], 'an audit row records a change the installment does not have');
 
