@@ -81,23 +81,37 @@ begin
            public.last_overdue_due_date(a.timezone, a.overdue_cutoff_time, p_as_of) as last_due
       from public.agencies a
   ),
+  -- The rows to flip, found through the candidates index, then written in their physical order:
+  -- index order (agency, due date) visits the heap's pages at random, and on a backlog larger
+  -- than shared_buffers that re-reads pages and writes a full-page image to the WAL for each
+  -- revisit after a checkpoint (bench/, docs/scaling.md).
+  due as materialized (
+    select i.ctid as row_ctid
+      from public.installments i
+      join cutoffs c on c.id = i.agency_id
+     where i.status = 'pending'
+       and i.plan_active
+       and i.student_due_date <= c.last_due
+       and (i.student_due_date + c.overdue_cutoff_time) at time zone c.timezone < p_as_of
+     order by i.ctid
+  ),
+  -- status and plan_active are checked again on the row actually updated: a payment or a plan
+  -- change committed meanwhile wins (READ COMMITTED re-check), and is never overwritten.
   flipped as (
     update public.installments i
        set status = 'overdue',
            updated_at = now()
-      from cutoffs c
-     where i.agency_id = c.id
+      from due d
+     where i.ctid = d.row_ctid
        and i.status = 'pending'
        and i.plan_active
-       and i.student_due_date <= c.last_due
-       and (i.student_due_date + c.overdue_cutoff_time) at time zone c.timezone < p_as_of
     returning i.id, i.agency_id
   ),
   -- A data-modifying CTE always runs to completion, so every flipped row is audited even
   -- though the counts below are taken from `flipped` (no second RETURNING to materialise).
   audited as (
-    insert into public.audit_logs (agency_id, entity_type, entity_id, action, old_status, new_status, actor_id, job_id)
-    select f.agency_id, 'installment', f.id, 'status_change', 'pending', 'overdue', null, v_job_id
+    insert into public.audit_logs (agency_id, installment_id, action, old_status, new_status, actor_id, job_id)
+    select f.agency_id, f.id, 'status_change', 'pending', 'overdue', null, v_job_id
       from flipped f
   )
   select f.agency_id,
