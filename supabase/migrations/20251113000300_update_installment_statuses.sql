@@ -43,6 +43,28 @@ end;
 
 grant execute on function public.last_overdue_due_date(text, time, timestamptz) to public;
 
+-- The rule, written once: the installments that are overdue at p_as_of — pending, of an active
+-- plan (plan_active), and strictly past their agency-local cutoff. The per-agency bound
+-- (last_overdue_due_date) makes it a range probe of installments_overdue_candidates_idx; the
+-- per-row comparison is the rule itself. A plain SQL function with a standard body and no SET
+-- clause, so PostgreSQL inlines it into each caller's query and plans it there: the update, the
+-- batch update and the preview all read exactly this.
+create or replace function public.overdue_installments_at(p_as_of timestamptz)
+  returns table (row_ctid tid, installment_id uuid, agency_id uuid)
+  language sql stable
+begin atomic
+  select i.ctid, i.id, i.agency_id
+    from public.agencies a
+    join public.installments i on i.agency_id = a.id
+   where i.status = 'pending'
+     and i.plan_active
+     and i.student_due_date <= public.last_overdue_due_date(a.timezone, a.overdue_cutoff_time, p_as_of)
+     and (i.student_due_date + a.overdue_cutoff_time) at time zone a.timezone < p_as_of;
+end;
+
+revoke all on function public.overdue_installments_at(timestamptz) from public, anon, authenticated;
+grant execute on function public.overdue_installments_at(timestamptz) to service_role;
+
 create or replace function public.update_installment_statuses(p_as_of timestamptz default now())
   returns table (agency_id uuid, updated_count integer, transitions jsonb)
   language plpgsql
@@ -76,24 +98,12 @@ begin
   end if;
 
   return query
-  with cutoffs as (
-    select a.id, a.timezone, a.overdue_cutoff_time,
-           public.last_overdue_due_date(a.timezone, a.overdue_cutoff_time, p_as_of) as last_due
-      from public.agencies a
-  ),
   -- The rows to flip, found through the candidates index, then written in their physical order:
   -- index order (agency, due date) visits the heap's pages at random, and on a backlog larger
   -- than shared_buffers that re-reads pages and writes a full-page image to the WAL for each
   -- revisit after a checkpoint (bench/, docs/scaling.md).
-  due as materialized (
-    select i.ctid as row_ctid
-      from public.installments i
-      join cutoffs c on c.id = i.agency_id
-     where i.status = 'pending'
-       and i.plan_active
-       and i.student_due_date <= c.last_due
-       and (i.student_due_date + c.overdue_cutoff_time) at time zone c.timezone < p_as_of
-     order by i.ctid
+  with due as materialized (
+    select o.row_ctid from public.overdue_installments_at(p_as_of) o order by o.row_ctid
   ),
   -- status and plan_active are checked again on the row actually updated: a payment or a plan
   -- change committed meanwhile wins (READ COMMITTED re-check), and is never overwritten.
@@ -139,23 +149,13 @@ create or replace function public.preview_installment_status_changes(
   set enable_mergejoin = off
   set jit = off
 as $$
-  with cutoffs as (
-    select a.id, a.timezone, a.overdue_cutoff_time,
-           public.last_overdue_due_date(a.timezone, a.overdue_cutoff_time, p_as_of) as last_due
-      from public.agencies a
-     where p_agency_id is null or a.id = p_agency_id
-  )
-  select i.agency_id,
+  select o.agency_id,
          count(*)::integer,
          jsonb_build_object('pending_to_overdue', count(*))
-    from public.installments i
-    join cutoffs c on c.id = i.agency_id
-   where i.status = 'pending'
-     and i.plan_active
-     and i.student_due_date <= c.last_due
-     and (i.student_due_date + c.overdue_cutoff_time) at time zone c.timezone < p_as_of
-   group by i.agency_id
-   order by i.agency_id
+    from public.overdue_installments_at(p_as_of) o
+   where p_agency_id is null or o.agency_id = p_agency_id
+   group by o.agency_id
+   order by o.agency_id
 $$;
 
 comment on function public.preview_installment_status_changes(timestamptz, uuid) is

@@ -7,7 +7,7 @@
 -- a caller loops with one transaction per batch until a call flips no rows.
 -- Every batch is atomic (its status changes and audit rows commit together), locks are held for
 -- one batch only, and a run stopped halfway has done only whole batches, which the next run
--- continues. The rule is the same as update_installment_statuses, stated the same way.
+-- continues. The rule is the same as update_installment_statuses: both read overdue_installments_at().
 
 create or replace function public.update_installment_statuses_batch(p_as_of timestamptz, p_batch_size integer)
   returns table (agency_id uuid, updated_count integer, transitions jsonb)
@@ -39,23 +39,11 @@ begin
   end if;
 
   return query
-  with cutoffs as (
-    select a.id, a.timezone, a.overdue_cutoff_time,
-           public.last_overdue_due_date(a.timezone, a.overdue_cutoff_time, p_as_of) as last_due
-      from public.agencies a
-  ),
   -- No FOR UPDATE here (it would write every row twice): the UPDATE below re-checks status and
   -- plan_active on the latest version of each row (read committed), so a row paid or moved to
   -- an inactive plan meanwhile is left out, and two callers never flip the same row twice.
-  batch as (
-    select i.id
-      from cutoffs c
-      join public.installments i on i.agency_id = c.id
-     where i.status = 'pending'
-       and i.plan_active
-       and i.student_due_date <= c.last_due
-       and (i.student_due_date + c.overdue_cutoff_time) at time zone c.timezone < p_as_of
-     limit p_batch_size
+  with batch as (
+    select o.installment_id as id from public.overdue_installments_at(p_as_of) o limit p_batch_size
   ),
   flipped as (
     update public.installments i
