@@ -7,7 +7,7 @@
 //    and cutoffs inside spring-forward gaps and fall-back repeats.
 // 2. The function picks the pass exactly when the count of due rows reaches
 //    overdue_one_pass_threshold(), and the pass audits every change once.
-// 3. The pass under concurrency: a payment committed mid-run wins, a row otherwise edited
+// 3. Both paths under concurrency: a payment committed mid-run wins, a row otherwise edited
 //    mid-run is judged again and still flips, and the agency's settings are read once.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -185,57 +185,62 @@ test('update_installment_statuses takes the pass when the due rows reach the thr
   assert.deepEqual({ audits, distinct }, { audits: 12_000, distinct: 12_000 });
 });
 
-test('the pass under concurrency: a payment wins, an edited row still flips, the agency is read once', async () => {
-  const db = await backlogDatabase(12_000);
-  const [brisbane] = await db.sql`select id from agencies where name = 'Brisbane'`;
-  // The last due row of Brisbane in physical order, moved to 2026-01-31: at AS_OF (00:00Z on
-  // 1 Feb) past its 17:00 cutoff in Brisbane (07:00Z on the 31st), not yet past 23:59 in
-  // Pacific/Pago_Pago (10:59Z on 1 Feb).
-  const [edited] = await db.sql`
-    update installments set student_due_date = '2026-01-31'
-     where ctid = (select max(ctid) from installments where agency_id = ${brisbane!.id} and student_due_date < '2026-02-01')
-     returning id`;
-  // The first due row in physical order: the pass meets it before any row it could conflict with.
-  const [paying] = await db.sql`
-    select id from installments where agency_id = ${brisbane!.id} and student_due_date < '2026-02-01' order by ctid limit 1`;
-  const [{ due }] = await db.sql`select count(*)::int as due from installments where student_due_date < '2026-02-01'`;
+for (const path of ['one pass', 'index'] as const) {
+  test(`${path} under concurrency: a payment wins, an edited row still flips, the agency is read once`, async () => {
+    const db = await backlogDatabase(path === 'one pass' ? 12_000 : 900);
+    const [brisbane] = await db.sql`select id from agencies where name = 'Brisbane'`;
+    // A due row of Brisbane moved to 2026-01-31: at AS_OF (00:00Z on 1 Feb) past its 17:00
+    // cutoff in Brisbane (07:00Z on the 31st), not yet past 23:59 in Pacific/Pago_Pago (10:59Z
+    // on 1 Feb). The new row version lands at the end of the table, and it is Brisbane's latest
+    // due date: the last of its rows either path reaches.
+    const [edited] = await db.sql`
+      update installments set student_due_date = '2026-01-31'
+       where ctid = (select max(ctid) from installments where agency_id = ${brisbane!.id} and student_due_date < '2026-02-01')
+       returning id`;
+    // The first due row either path reaches: in physical order for the pass, in (agency, due
+    // date) order for the index path, where Brisbane is the first agency.
+    const order = path === 'one pass' ? db.sql`ctid` : db.sql`student_due_date, ctid`;
+    const [paying] = await db.sql`
+      select id from installments where agency_id = ${brisbane!.id} and student_due_date < '2026-02-01' order by ${order} limit 1`;
+    const [{ due }] = await db.sql`select count(*)::int as due from installments where student_due_date < '2026-02-01'`;
 
-  const holder = connect(db.url, { max: 1 });
-  const runner = connect(db.url, { max: 1 });
-  try {
-    await holder.unsafe('begin');
-    await holder`select 1 from installments where id = ${paying!.id} for update`;
-    const [{ pid }] = await runner`select pg_backend_pid() as pid`;
-    const run = runner.begin(async (tx) => {
-      const before = await seqScans(tx);
-      const [{ n }] = await tx`select coalesce(sum(updated_count), 0)::int as n from public.update_installment_statuses(${AS_OF}::timestamptz)`;
-      return { n: n as number, seq: (await seqScans(tx)) - before };
-    });
-    await waitForLockWait(db.sql, pid as number);
-    // While the pass waits on the held row: the agency moves to another zone and cutoff, another
-    // of its installments is edited (still pending: a new row version), and the held row is paid.
-    await db.sql`update agencies set timezone = 'Pacific/Pago_Pago', overdue_cutoff_time = '23:59' where id = ${brisbane!.id}`;
-    await db.sql`update installments set amount = 11 where id = ${edited!.id}`;
-    await holder`update installments set status = 'paid' where id = ${paying!.id}`;
-    await holder.unsafe('commit');
-    const { n, seq } = await run;
+    const holder = connect(db.url, { max: 1 });
+    const runner = connect(db.url, { max: 1 });
+    try {
+      await holder.unsafe('begin');
+      await holder`select 1 from installments where id = ${paying!.id} for update`;
+      const [{ pid }] = await runner`select pg_backend_pid() as pid`;
+      const run = runner.begin(async (tx) => {
+        const before = await seqScans(tx);
+        const [{ n }] = await tx`select coalesce(sum(updated_count), 0)::int as n from public.update_installment_statuses(${AS_OF}::timestamptz)`;
+        return { n: n as number, seq: (await seqScans(tx)) - before };
+      });
+      await waitForLockWait(db.sql, pid as number);
+      // While the run waits on the held row: the agency moves to another zone and cutoff, another
+      // of its installments is edited (still pending: a new row version), and the held row is paid.
+      await db.sql`update agencies set timezone = 'Pacific/Pago_Pago', overdue_cutoff_time = '23:59' where id = ${brisbane!.id}`;
+      await db.sql`update installments set amount = 11 where id = ${edited!.id}`;
+      await holder`update installments set status = 'paid' where id = ${paying!.id}`;
+      await holder.unsafe('commit');
+      const { n, seq } = await run;
 
-    assert.equal(seq, 1, 'the run took the pass');
-    assert.equal(n, due - 1, 'every due row but the paid one');
-    const [p] = await db.sql`select status from installments where id = ${paying!.id}`;
-    assert.equal(p!.status, 'paid', 'the payment is never overwritten');
-    assert.equal((await db.sql`select 1 from audit_logs where installment_id = ${paying!.id}`).length, 0);
-    const [e] = await db.sql`select status, amount::int as amount from installments where id = ${edited!.id}`;
-    assert.deepEqual({ ...e }, { status: 'overdue', amount: 11 },
-      'judged again on its new version, by the settings the run had read (Pago Pago would say not yet)');
-    const [{ audits, distinct }] = await db.sql`select count(*)::int as audits, count(distinct installment_id)::int as distinct from audit_logs`;
-    assert.deepEqual({ audits, distinct }, { audits: due - 1, distinct: due - 1 });
-  } finally {
-    await holder.unsafe('rollback').catch(() => {});
-    await holder.end();
-    await runner.end();
-  }
-});
+      assert.equal(seq, path === 'one pass' ? 1 : 0, `the run took the ${path} path`);
+      assert.equal(n, due - 1, 'every due row but the paid one');
+      const [p] = await db.sql`select status from installments where id = ${paying!.id}`;
+      assert.equal(p!.status, 'paid', 'the payment is never overwritten');
+      assert.equal((await db.sql`select 1 from audit_logs where installment_id = ${paying!.id}`).length, 0);
+      const [e] = await db.sql`select status, amount::int as amount from installments where id = ${edited!.id}`;
+      assert.deepEqual({ ...e }, { status: 'overdue', amount: 11 },
+        'judged again on its new version, by the settings the run had read (Pago Pago would say not yet)');
+      const [{ audits, distinct }] = await db.sql`select count(*)::int as audits, count(distinct installment_id)::int as distinct from audit_logs`;
+      assert.deepEqual({ audits, distinct }, { audits: due - 1, distinct: due - 1 });
+    } finally {
+      await holder.unsafe('rollback').catch(() => {});
+      await holder.end();
+      await runner.end();
+    }
+  });
+}
 
 async function waitForLockWait(sql: Sql, pid: number): Promise<void> {
   for (let i = 0; i < 500; i++) {

@@ -8,10 +8,11 @@
 -- than shared_buffers the second read comes back from the OS; that was 1.13-1.15x the bare
 -- UPDATE by primary key of the same rows (bench/, docs/scaling.md).
 --
--- Now update_installment_statuses first counts, through the index alone, how much is due. Up
--- to one row in ten of the table, it takes the index path as before. Beyond that, one UPDATE
--- reads the table once in physical order and flips each due row on the page it is reading,
--- while that page is in memory: no row is looked up twice, and no sort.
+-- Now update_installment_statuses first counts, through the index alone, how much is due. The
+-- flip is one statement, written once (flip_overdue_installments), planned one of two ways: up
+-- to one row in ten of the table, through the candidates index as before; beyond that, as one
+-- pass that reads the table in physical order and flips each due row on the page it is
+-- reading, while that page is in memory: no row is looked up twice, and no sort.
 --
 -- The rule itself moves into two small inlinable functions that every statement of the job
 -- composes: overdue_bounds_at (per agency, once: the latest due date already overdue) and
@@ -50,8 +51,8 @@ begin atomic
 end;
 
 -- The installments that are overdue at p_as_of: the rule above over every agency. Read by the
--- index path of update_installment_statuses, by the batch mode and by the preview. Same
--- signature as before, so its readers are unchanged.
+-- count in update_installment_statuses, by the batch mode and by the preview. Same signature as
+-- before, so its readers are unchanged.
 create or replace function public.overdue_installments_at(p_as_of timestamptz)
   returns table (row_ctid tid, installment_id uuid, agency_id uuid)
   language sql stable
@@ -67,38 +68,24 @@ revoke all on function public.installment_is_overdue(text, boolean, date, date) 
 grant execute on function public.overdue_bounds_at(timestamptz) to service_role;
 grant execute on function public.installment_is_overdue(text, boolean, date, date) to service_role;
 
--- The index path: what every run did until now, and still does for small runs. The rows are
--- found through the candidates index (one range probe per agency), then written in physical
--- order, because index order visits heap pages at random.
-create or replace function public.flip_overdue_installments_by_index(p_as_of timestamptz, p_job_id uuid)
+-- The flip, written once: every installment that is overdue at p_as_of becomes overdue, with
+-- one audit row each, in one statement; returns the count per agency. A plain SQL function
+-- (not inlined, planned at every call), so each of the two wrappers below plans it its own way.
+-- A row that someone else changes while the run waits on it is judged again on its new version
+-- (READ COMMITTED re-check, with the agency's bound as this statement read it): a payment or a
+-- plan change wins and is never overwritten; a row still due flips.
+create or replace function public.flip_overdue_installments(p_as_of timestamptz, p_job_id uuid)
   returns table (agency_id uuid, updated_count integer)
-  language plpgsql
+  language sql
   set search_path = pg_catalog, pg_temp
-  -- The planner cannot know how few candidates are due (it guesses a third of the index), so
-  -- without these it hashes the whole candidate set against the agencies: a scan of every
-  -- future pending installment on every run. With them its cost follows the rows that flip.
-  set enable_hashjoin = off
-  set enable_mergejoin = off
-  -- The same overestimate pushes the plan's cost past jit_above_cost at a few million rows;
-  -- compiling took 18 ms of a 20 ms run. A short statement never earns that back.
-  set jit = off
-as $$
-begin
-  return query
-  with due as materialized (
-    select o.row_ctid from public.overdue_installments_at(p_as_of) o order by o.row_ctid
-  ),
-  -- status and plan_active are checked again on the row actually updated: a payment or a plan
-  -- change committed meanwhile wins (READ COMMITTED re-check), and is never overwritten. A row
-  -- changed in any other way meanwhile has a new ctid and waits for the next run.
-  flipped as (
+begin atomic
+  with flipped as (
     update public.installments i
        set status = 'overdue',
            updated_at = now()
-      from due d
-     where i.ctid = d.row_ctid
-       and i.status = 'pending'
-       and i.plan_active
+      from public.overdue_bounds_at(p_as_of) b
+     where i.agency_id = b.agency_id
+       and public.installment_is_overdue(i.status, i.plan_active, i.student_due_date, b.last_overdue_due_date)
     returning i.id, i.agency_id
   ),
   -- A data-modifying CTE always runs to completion, so every flipped row is audited even
@@ -111,17 +98,33 @@ begin
   select f.agency_id, count(*)::integer
     from flipped f
    group by f.agency_id;
-end
-$$;
+end;
 
--- The pass: one UPDATE that reads the whole table in physical order and flips each due row on
--- the page it is reading, while the page is in memory. The agencies' bounds are hashed once
--- (500 rows); no index is read, no row is looked up twice, and the new row versions and audit
--- rows are written in the order the pages are read. A row that someone else changes meanwhile
--- is judged again on its new version (EvalPlanQual): a payment wins, anything still due flips.
+-- Small runs: for each agency one range probe of installments_overdue_candidates_idx up to its
+-- bound, each row updated as it is found. The planner cannot know how few candidates are due (it
+-- guesses a third of the index), so without these settings it hashes the whole candidate set
+-- against the agencies, a scan of every future pending installment on every run; and the same
+-- overestimate pushes the cost past jit_above_cost at a few million rows, where compiling took
+-- 18 ms of a 20 ms run.
+create or replace function public.flip_overdue_installments_by_index(p_as_of timestamptz, p_job_id uuid)
+  returns table (agency_id uuid, updated_count integer)
+  language sql
+  set search_path = pg_catalog, pg_temp
+  set enable_hashjoin = off
+  set enable_mergejoin = off
+  set jit = off
+begin atomic
+  select f.agency_id, f.updated_count from public.flip_overdue_installments(p_as_of, p_job_id) f;
+end;
+
+-- Large runs: the same statement as one pass. The table is read once in physical order and each
+-- due row is flipped on the page being read, while it is in memory; the agencies' bounds are
+-- hashed once. No index is read and no row is looked up twice. Index order would visit the
+-- heap's pages at random, and with a table larger than shared_buffers read most of them back
+-- from the OS several times.
 create or replace function public.flip_overdue_installments_in_one_pass(p_as_of timestamptz, p_job_id uuid)
   returns table (agency_id uuid, updated_count integer)
-  language plpgsql
+  language sql
   set search_path = pg_catalog, pg_temp
   set enable_indexscan = off
   set enable_bitmapscan = off
@@ -129,30 +132,12 @@ create or replace function public.flip_overdue_installments_in_one_pass(p_as_of 
   set enable_mergejoin = off
   set enable_hashjoin = on
   set jit = off
-as $$
-begin
-  return query
-  with flipped as (
-    update public.installments i
-       set status = 'overdue',
-           updated_at = now()
-      from public.overdue_bounds_at(p_as_of) b
-     where i.agency_id = b.agency_id
-       and public.installment_is_overdue(i.status, i.plan_active, i.student_due_date, b.last_overdue_due_date)
-    returning i.id, i.agency_id
-  ),
-  audited as (
-    insert into public.audit_logs (agency_id, installment_id, action, old_status, new_status, actor_id, job_id)
-    select f.agency_id, f.id, 'status_change', 'pending', 'overdue', null, p_job_id
-      from flipped f
-  )
-  select f.agency_id, count(*)::integer
-    from flipped f
-   group by f.agency_id;
-end
-$$;
+begin atomic
+  select f.agency_id, f.updated_count from public.flip_overdue_installments(p_as_of, p_job_id) f;
+end;
 
 -- Internal: only the owner runs them (through update_installment_statuses).
+revoke all on function public.flip_overdue_installments(timestamptz, uuid) from public, anon, authenticated;
 revoke all on function public.flip_overdue_installments_by_index(timestamptz, uuid) from public, anon, authenticated;
 revoke all on function public.flip_overdue_installments_in_one_pass(timestamptz, uuid) from public, anon, authenticated;
 
