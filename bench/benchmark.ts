@@ -160,6 +160,13 @@ async function measureScenario(
   } else if (byPlanner ?? byKey) {
     methodResults.limit = (byPlanner ?? byKey)!;
   }
+  // Rounds: the k-th sample of every method was taken in the k-th round of the rotation.
+  const limitSamples = samples.get(limitPlans?.chosen === 'plannerChoice' ? 'limit' : byKey ? 'limitByKey' : 'limit');
+  const oursSamples = samples.get('ours');
+  const byRound =
+    oursSamples && limitSamples && scenario !== 'idle' && oursSamples.length === limitSamples.length && limitSamples.every((x) => x.ms > 0)
+      ? oursSamples.map((x, k) => x.ms / limitSamples[k]!.ms)
+      : null;
   const fingerprints = new Set([...samples.values()].flatMap((reps) => reps.map((x) => x.fingerprint)));
   const ratio = (a?: MethodResult, b?: MethodResult) => (a && b && b.medianMs > 0 ? round(a.medianMs / b.medianMs, 3) : null);
   return {
@@ -171,6 +178,9 @@ async function measureScenario(
     methods: methodResults,
     limitPlans,
     oursToLimit: ratio(methodResults.ours, methodResults.limit),
+    oursToLimitByRound: byRound
+      ? { median: round(median(byRound), 3), min: round(Math.min(...byRound), 3), max: round(Math.max(...byRound), 3) }
+      : null,
     oursToStory: ratio(methodResults.ours, methodResults.story),
     storyToLimit: ratio(methodResults.story, methodResults.limit),
     sameChanges: fingerprints.size === 1,
@@ -267,6 +277,7 @@ export async function runBench(options: BenchOptions): Promise<{ results: BenchR
       await q.vacuumAnalyze(db, ['story.agencies', 'story.payment_plans', ...STORY_TABLES]);
     }
     const sizes = await q.tableSizes(db);
+    const onePassThreshold = await q.onePassThreshold(db);
 
     const scenarios: ScenarioResult[] = [];
     if (full) {
@@ -317,6 +328,7 @@ export async function runBench(options: BenchOptions): Promise<{ results: BenchR
         now,
         buildMs: Math.round(build.ms),
         storyCopyMs: Math.round(storyCopyMs),
+        onePassThreshold,
         ...Object.fromEntries(Object.entries(sizes).map(([k, v]) => [`${k}Bytes`, v])),
       },
       scenarios,

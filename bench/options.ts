@@ -70,7 +70,7 @@ ${Object.values(SPECS)
   .map((s) => `  ${s.flag.padEnd(24)} ${s.env}`)
   .join('\n')}
 Defaults: 2,000,000 installments × scale on installments/10 plans, 500 agencies over 400 zones,
-12 % inactive plans, mode full, repetitions 3 / 7 / 25, batch size 10000, HTTP on.`;
+12 % inactive plans, mode full, repetitions 5 / 7 / 25, batch size 10000, HTTP on.`;
 
 function parseValue(spec: Spec, source: string, raw: string): number | boolean | string {
   switch (spec.kind) {
@@ -140,7 +140,7 @@ export function parseBenchOptions(argv: string[], env: Record<string, string | u
     zones,
     inactivePlanShare: (given.inactivePlanShare as number | undefined) ?? 0.12,
     mode,
-    backlogRepetitions: (given.backlogRepetitions as number | undefined) ?? 3,
+    backlogRepetitions: (given.backlogRepetitions as number | undefined) ?? 5,
     dailyRepetitions: (given.dailyRepetitions as number | undefined) ?? 7,
     idleRepetitions: (given.idleRepetitions as number | undefined) ?? 25,
     batchSize: (given.batchSize as number | undefined) ?? 10_000,

@@ -153,6 +153,12 @@ export async function runOneBatch(sql: Sql, asOf: string, batchSize: number): Pr
 
 // ---- the machine and the tables ------------------------------------------------------------
 
+/** From how many rows due our function takes one pass over the table instead of the index. */
+export async function onePassThreshold(sql: Sql): Promise<number> {
+  const [row] = await sql`select public.overdue_one_pass_threshold()::bigint as n`;
+  return Number(row!.n);
+}
+
 export async function serverFacts(sql: Sql): Promise<Record<string, string>> {
   const [row] = await sql`
     select current_setting('server_version') as server_version,

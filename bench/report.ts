@@ -39,6 +39,9 @@ export interface ScenarioResult {
   /** The limit measured both ways; `methods.limit` is the faster. */
   limitPlans: { plannerChoiceMs: number; primaryKeyProbesMs: number; chosen: 'plannerChoice' | 'primaryKeyProbes' } | null;
   oursToLimit: number | null;
+  /** Ours / limit within each round of the rotation (the two ran minutes apart at most), so a
+   *  slow spell of the machine falls on both sides of the ratio: median, lowest, highest. */
+  oursToLimitByRound: { median: number; min: number; max: number } | null;
   oursToStory: number | null;
   storyToLimit: number | null;
   /** All methods flipped and audited exactly the same installments (count + checksum). */
@@ -116,7 +119,14 @@ export function evaluateTargets(r: Omit<BenchResults, 'targets'>): Target[] {
   const targets: Target[] = [];
   const backlog = find('backlog');
   if (backlog?.oursToLimit !== null && backlog?.oursToLimit !== undefined) {
-    targets.push({ name: 'backlog vs the limit', limit: '≤ 1.10×', value: fmtRatio(backlog.oursToLimit), met: backlog.oursToLimit <= 1.1 });
+    // Met only if both hold: the ratio of the medians and the median of the per-round ratios.
+    const byRound = backlog.oursToLimitByRound?.median;
+    targets.push({
+      name: 'backlog vs the limit',
+      limit: '≤ 1.10×',
+      value: byRound === undefined ? fmtRatio(backlog.oursToLimit) : `${fmtRatio(backlog.oursToLimit)} (by round ${fmtRatio(byRound)})`,
+      met: backlog.oursToLimit <= 1.1 && (byRound === undefined || byRound <= 1.1),
+    });
   }
   const daily = find('daily')?.methods.ours;
   if (daily) targets.push({ name: 'daily', limit: '≤ 50 ms', value: `${fmtMs(daily.medianMs)} ms${atSize}`, met: verdict(daily.medianMs <= 50), note: sizeNote });
@@ -218,9 +228,28 @@ export function renderTable(r: BenchResults): string {
         '.',
     );
   }
+  const paired = r.scenarios.filter((s) => s.oursToLimitByRound && s.scenario !== 'idle');
+  if (paired.length > 0) {
+    lines.push(
+      '- Ours / limit within each round (same rotation, run minutes apart), median (lowest–highest): ' +
+        paired
+          .map((s) => `${SCENARIO_LABEL[s.scenario]} ${fmtRatio(s.oursToLimitByRound!.median)} (${fmtRatio(s.oursToLimitByRound!.min)}–${fmtRatio(s.oursToLimitByRound!.max)})`)
+          .join(', ') +
+        '.',
+    );
+  }
   for (const wal of r.scenarios.filter((s) => s.scenario !== 'idle')) {
     lines.push(
       `- WAL per ${SCENARIO_LABEL[wal.scenario]} run: ours ${fmtBytes(wal.methods.ours?.walBytes)}, story ${fmtBytes(wal.methods.story?.walBytes)}, limit ${fmtBytes(wal.methods.limit?.walBytes)}.`,
+    );
+  }
+  if (r.dataset.onePassThreshold !== undefined) {
+    const threshold = Number(r.dataset.onePassThreshold);
+    const path = (s: ScenarioResult) => (s.flips >= threshold ? 'one pass' : 'index');
+    lines.push(
+      `- Ours takes one pass over the table from ${fmtInt(threshold)} rows due (overdue_one_pass_threshold()), the candidates index below: ` +
+        r.scenarios.map((s) => `${SCENARIO_LABEL[s.scenario]} ${path(s)}`).join(', ') +
+        '.',
     );
   }
   if (r.committedBacklog.flips > 0) {
