@@ -10,7 +10,7 @@
 begin;
 set local client_min_messages = warning;
 create extension if not exists pgtap;
-select plan(69);
+select plan(71);
 
 -- ---------------------------------------------------------------------------------------------
 -- Fixtures (as the migration owner)
@@ -63,6 +63,29 @@ select is_empty(
                      'public.preview_installment_status_changes(timestamptz, uuid)'::regprocedure)
        and a.grantee = 0 and a.privilege_type = 'EXECUTE'$$,
   'PUBLIC has no EXECUTE on the status functions'
+);
+-- The flip itself (migration 20251113000700) runs only inside update_installment_statuses, as
+-- its owner: nobody else, not even service_role, can flip rows around the run log and its lock.
+select is_empty(
+  $$select p.oid::regprocedure::text || ' to ' || coalesce(r.rolname, 'PUBLIC')
+      from pg_catalog.pg_proc p
+      cross join lateral pg_catalog.aclexplode(coalesce(p.proacl, pg_catalog.acldefault('f', p.proowner))) a
+      left join pg_catalog.pg_roles r on r.oid = a.grantee
+     where p.oid in ('public.flip_overdue_installments(timestamptz, uuid)'::regprocedure,
+                     'public.flip_overdue_installments_by_index(timestamptz, uuid)'::regprocedure,
+                     'public.flip_overdue_installments_in_one_pass(timestamptz, uuid)'::regprocedure)
+       and a.privilege_type = 'EXECUTE' and a.grantee <> p.proowner$$,
+  'the flip functions are executable by their owner only'
+);
+select is_empty(
+  $$select p.oid::regprocedure::text from pg_catalog.pg_proc p
+     where p.oid in ('public.overdue_bounds_at(timestamptz)'::regprocedure,
+                     'public.installment_is_overdue(text, boolean, date, date)'::regprocedure,
+                     'public.overdue_installments_at(timestamptz)'::regprocedure,
+                     'public.overdue_one_pass_threshold()'::regprocedure)
+       and (pg_catalog.has_function_privilege('anon', p.oid, 'EXECUTE')
+            or pg_catalog.has_function_privilege('authenticated', p.oid, 'EXECUTE'))$$,
+  'anon and authenticated cannot EXECUTE the rule or the threshold'
 );
 
 -- ---------------------------------------------------------------------------------------------
