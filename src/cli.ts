@@ -25,7 +25,9 @@ export type Command = (ctx: CommandContext) => Promise<number>;
 
 const USAGE = `usage: overdue <command> [options]
 
-  run [--dry-run] [--as-of ISO] [--json]   run the job once (as-of: replay a past instant)
+  run [--dry-run] [--as-of ISO] [--batch-size N] [--json]
+                                            run the job once (as-of: replay a past instant;
+                                            batch-size: at most N rows per transaction)
   preview [--agency ID] [--at ISO] [--json] what would flip at an instant (future allowed)
   history [--limit N] [--failed] [--json]  recent runs from jobs_log
   migrate [--json]                          apply supabase/migrations to DATABASE_URL
@@ -97,8 +99,13 @@ function printOutcome(ctx: CommandContext, outcome: RunOutcome, json: boolean): 
 }
 
 const run: Command = async (ctx) => {
-  const v = parse(ctx.args, { 'dry-run': { type: 'boolean' }, 'as-of': { type: 'string' }, json: { type: 'boolean' } });
+  const v = parse(ctx.args, { 'dry-run': { type: 'boolean' }, 'as-of': { type: 'string' }, 'batch-size': { type: 'string' }, json: { type: 'boolean' } });
   const asOf = instant(v['as-of'] as string | undefined, '--as-of');
+  const rawBatch = v['batch-size'] as string | undefined;
+  if (rawBatch !== undefined && !/^\d+$/.test(rawBatch.trim())) {
+    throw new UsageError(`--batch-size must be a whole number of rows (0 = one transaction); got ${JSON.stringify(rawBatch)}`);
+  }
+  const batchSize = rawBatch === undefined ? undefined : Number(rawBatch.trim());
   if (asOf && !v['dry-run'] && asOf.getTime() > Date.now()) {
     throw new UsageError(`--as-of ${v['as-of']} is in the future; a future instant is allowed only with --dry-run`);
   }
@@ -108,9 +115,15 @@ const run: Command = async (ctx) => {
       retryDelaysMs: config.retryDelaysMs,
       abandonAfterMs: config.abandonAfterMs,
       statementTimeoutMs: config.statementTimeoutMs,
+      batchSize: config.batchSize,
       logger,
     });
-    const outcome = await runner.run({ trigger: 'cli', dryRun: v['dry-run'] === true, ...(asOf ? { asOf } : {}) });
+    const outcome = await runner.run({
+      trigger: 'cli',
+      dryRun: v['dry-run'] === true,
+      ...(asOf ? { asOf } : {}),
+      ...(batchSize !== undefined ? { batchSize } : {}),
+    });
     printOutcome(ctx, outcome, v.json === true);
     return outcome.kind === 'success' ? EXIT.ok : outcome.kind === 'busy' ? EXIT.busy : EXIT.failed;
   });

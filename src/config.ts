@@ -26,6 +26,8 @@ export interface Config {
   abandonAfterMs: number;
   /** Per-statement limit inside a run (JOB_STATEMENT_TIMEOUT_SECONDS; 0 = none). */
   statementTimeoutMs: number;
+  /** Batch mode (JOB_BATCH_SIZE): at most this many rows per transaction; 0 = one transaction. */
+  batchSize: number;
   /** Origins allowed by CORS (CORS_ALLOWED_ORIGINS, comma-separated); none by default. */
   corsOrigins: string[];
   /** Where the embedded database and its generated key live (OVERDUE_DATA_DIR). */
@@ -116,6 +118,7 @@ export function loadConfig(env: Env, options: LoadOptions = {}): Config {
     retryDelaysMs: retryDelays(env),
     abandonAfterMs: integer(env, 'JOB_ABANDON_AFTER_SECONDS', 900, 1, 7 * 24 * 3600) * 1000,
     statementTimeoutMs: integer(env, 'JOB_STATEMENT_TIMEOUT_SECONDS', 600, 0, 24 * 3600) * 1000,
+    batchSize: integer(env, 'JOB_BATCH_SIZE', 0, 0, 10_000_000),
     corsOrigins: (clean(env, 'CORS_ALLOWED_ORIGINS') ?? '')
       .split(',')
       .map((o) => o.trim())

@@ -19,6 +19,7 @@ export async function createService(config: Config & { databaseUrl: string }, lo
     retryDelaysMs: config.retryDelaysMs,
     abandonAfterMs: config.abandonAfterMs,
     statementTimeoutMs: config.statementTimeoutMs,
+    batchSize: config.batchSize,
     logger,
   });
   const app = await createApp({ sql, runner, config, logger });

@@ -65,6 +65,11 @@ export const prepareWorkTransaction = (q: Q, jobId: string, statementTimeoutMs: 
 export const updateStatuses = (q: Q, asOf: Date) =>
   q<AgencyRow[]>`select agency_id, updated_count, transitions from public.update_installment_statuses(${asOf})`;
 
+/** Batch mode: at most batchSize rows (with their audit rows) in the caller's transaction. */
+export const updateStatusesBatch = (q: Q, asOf: Date, batchSize: number) =>
+  q<AgencyRow[]>`select agency_id, updated_count, transitions
+                   from public.update_installment_statuses_batch(${asOf}, ${batchSize})`;
+
 export const previewStatuses = (q: Q, asOf: Date, agencyId: string | null = null) =>
   q<AgencyRow[]>`select agency_id, updated_count, transitions
                    from public.preview_installment_status_changes(${asOf}, ${agencyId}::uuid)`;

@@ -63,12 +63,17 @@ export interface RunOptions {
   asOf?: Date;
   /** Report what would change; change nothing and write no jobs_log row. */
   dryRun?: boolean;
+  /** Rows per transaction (batch mode); overrides the runner's batchSize. 0: one transaction. */
+  batchSize?: number;
 }
 
 export interface RunnerOptions {
   retryDelaysMs?: number[];
   abandonAfterMs?: number;
   statementTimeoutMs?: number;
+  /** Batch mode (JOB_BATCH_SIZE): flip at most this many rows per transaction, each batch
+   *  atomic with its audit rows, one jobs_log row counting across them. 0: one transaction. */
+  batchSize?: number;
   logger?: Logger;
   /** Injected for tests; defaults to setTimeout. */
   sleep?: (ms: number) => Promise<void>;
@@ -89,6 +94,7 @@ export class JobRunner {
   readonly retryDelaysMs: number[];
   readonly abandonAfterMs: number;
   readonly statementTimeoutMs: number;
+  readonly batchSize: number;
   private readonly logger: Logger;
   private readonly sleep: (ms: number) => Promise<void>;
   private readonly listeners: Listener[] = [];
@@ -101,6 +107,7 @@ export class JobRunner {
     this.retryDelaysMs = options.retryDelaysMs ?? [1000, 2000, 4000];
     this.abandonAfterMs = options.abandonAfterMs ?? 15 * 60_000;
     this.statementTimeoutMs = options.statementTimeoutMs ?? 10 * 60_000;
+    this.batchSize = options.batchSize ?? 0;
     this.logger = options.logger ?? silentLogger;
     this.sleep = options.sleep ?? defaultSleep;
   }
@@ -167,6 +174,10 @@ export class JobRunner {
     let connectionDied = false;
     let jobId: string | null = null;
     let log = this.logger.child({ trigger: options.trigger });
+    const batchSize = options.batchSize ?? this.batchSize;
+    // Batch mode: what the committed batches did, kept across attempts (a retry goes on from the
+    // next batch; the function finds what is left).
+    const progress: BatchProgress = { batchSize, batches: 0, recordsUpdated: 0, longestBatchMs: 0, byAgency: new Map(), asOf: null };
 
     // 'unlock': give the lock back and the connection to the pool. 'idle': the connection is
     // fine but holds no lock. 'dead': the connection is gone (and with it the lock); postgres.js
@@ -227,28 +238,31 @@ export class JobRunner {
 
           const c = conn;
           const id = jobId!;
-          const result = await inTransaction(c, async (tx) => {
-            await q.prepareWorkTransaction(tx, id, this.statementTimeoutMs);
-            const asOf = options.asOf ?? (await q.databaseNow(tx))[0]!.now;
-            const rows = await q.updateStatuses(tx, asOf);
-            const agencies = rows.map(toAgencyResult);
-            const recordsUpdated = agencies.reduce((n, a) => n + a.updatedCount, 0);
-            const durationMs = Math.round(performance.now() - started);
-            // Closed in the same transaction as the changes: both commit, or neither.
-            await q.markSuccess(tx, id, recordsUpdated, {
-              trigger: options.trigger,
-              attempts: attempt,
-              asOf: asOf.toISOString(),
-              durationMs,
-              agencies: rows.map((r) => ({
-                agency_id: r.agency_id,
-                updated_count: r.updated_count,
-                transitions: r.transitions,
-              })),
-              attemptErrors,
-            });
-            return { agencies, recordsUpdated, durationMs, asOf };
-          });
+          const result =
+            batchSize > 0
+              ? await this.flipInBatches(c, id, batchSize, progress, { trigger: options.trigger, attempt, attemptErrors, started, asOf: options.asOf })
+              : await inTransaction(c, async (tx) => {
+                  await q.prepareWorkTransaction(tx, id, this.statementTimeoutMs);
+                  const asOf = options.asOf ?? (await q.databaseNow(tx))[0]!.now;
+                  const rows = await q.updateStatuses(tx, asOf);
+                  const agencies = rows.map(toAgencyResult);
+                  const recordsUpdated = agencies.reduce((n, a) => n + a.updatedCount, 0);
+                  const durationMs = Math.round(performance.now() - started);
+                  // Closed in the same transaction as the changes: both commit, or neither.
+                  await q.markSuccess(tx, id, recordsUpdated, {
+                    trigger: options.trigger,
+                    attempts: attempt,
+                    asOf: asOf.toISOString(),
+                    durationMs,
+                    agencies: rows.map((r) => ({
+                      agency_id: r.agency_id,
+                      updated_count: r.updated_count,
+                      transitions: r.transitions,
+                    })),
+                    attemptErrors,
+                  });
+                  return { agencies, recordsUpdated, durationMs, asOf };
+                });
           log.info('run succeeded', {
             recordsUpdated: result.recordsUpdated,
             agencies: result.agencies.length,
@@ -275,7 +289,7 @@ export class JobRunner {
           const retry = this.recordAttempt(attemptErrors, attempt, error, log);
           if (!retry) {
             const outcome = this.failedOutcome(jobId, error, attemptErrors, started, options.trigger, false);
-            await this.recordFailure(conn, outcome, error, log);
+            await this.recordFailure(conn, outcome, error, log, batchSize > 0 ? progress : null);
             return outcome;
           }
           await this.sleep(this.retryDelaysMs[attempt - 1]!);
@@ -329,6 +343,7 @@ export class JobRunner {
     outcome: RunOutcome & { kind: 'failed' },
     error: unknown,
     log: Logger,
+    batches: BatchProgress | null,
   ): Promise<void> {
     if (!outcome.jobId) return; // nothing was logged: the database was never reached
     const metadata = {
@@ -337,6 +352,8 @@ export class JobRunner {
       stack: error instanceof Error ? error.stack : undefined,
       attempts: outcome.attemptErrors,
       durationMs: outcome.durationMs,
+      // The batches committed before the failure stay committed, each with its audit rows.
+      ...(batches ? { batches: batchSummary(batches), recordsUpdatedInCommittedBatches: batches.recordsUpdated } : {}),
     };
     try {
       await q.markFailed(conn ?? this.sql, outcome.jobId, outcome.error, metadata);
@@ -344,6 +361,49 @@ export class JobRunner {
       // The row stays 'running' and is reaped as abandoned later; say so now.
       log.error('could not record the failure in jobs_log', { error: messageOf(writeError) });
     }
+  }
+
+  /**
+   * Batch mode: one transaction per batch of at most `batchSize` rows, until a batch flips
+   * nothing, then one more that closes the jobs_log row with the totals. Row locks are held for
+   * one batch; a run that stops half way has committed whole batches only, and the next run
+   * goes on from there. The instant is fixed once, so every batch judges by the same clock.
+   */
+  private async flipInBatches(
+    c: postgres.ReservedSql<Record<string, never>>,
+    id: string,
+    batchSize: number,
+    progress: BatchProgress,
+    run: { trigger: string; attempt: number; attemptErrors: AttemptError[]; started: number; asOf?: Date },
+  ): Promise<{ agencies: AgencyResult[]; recordsUpdated: number; durationMs: number; asOf: Date }> {
+    const asOf = (progress.asOf ??= run.asOf ?? (await q.databaseNow(c))[0]!.now);
+    for (;;) {
+      const batchStarted = performance.now();
+      const rows = await inTransaction(c, async (tx) => {
+        await q.prepareWorkTransaction(tx, id, this.statementTimeoutMs);
+        return q.updateStatusesBatch(tx, asOf, batchSize);
+      });
+      const flipped = rows.reduce((n, r) => n + r.updated_count, 0);
+      progress.batches++;
+      progress.recordsUpdated += flipped;
+      progress.longestBatchMs = Math.max(progress.longestBatchMs, performance.now() - batchStarted);
+      for (const r of rows) progress.byAgency.set(r.agency_id, (progress.byAgency.get(r.agency_id) ?? 0) + r.updated_count);
+      if (flipped === 0) break;
+    }
+    const agencies = [...progress.byAgency]
+      .sort(([a], [b]) => a.localeCompare(b))
+      .map(([agencyId, updatedCount]) => ({ agencyId, updatedCount, transitions: { pending_to_overdue: updatedCount } }));
+    const durationMs = Math.round(performance.now() - run.started);
+    await q.markSuccess(c, id, progress.recordsUpdated, {
+      trigger: run.trigger,
+      attempts: run.attempt,
+      asOf: asOf.toISOString(),
+      durationMs,
+      agencies: agencies.map((a) => ({ agency_id: a.agencyId, updated_count: a.updatedCount, transitions: a.transitions })),
+      batches: batchSummary(progress),
+      attemptErrors: run.attemptErrors,
+    });
+    return { agencies, recordsUpdated: progress.recordsUpdated, durationMs, asOf };
   }
 
   private async notify(outcome: RunOutcome): Promise<void> {
@@ -373,6 +433,19 @@ async function inTransaction<T>(conn: postgres.ReservedSql<Record<string, never>
     if (!isConnectionError(error)) await conn.unsafe('rollback').catch(() => {});
     throw error;
   }
+}
+
+interface BatchProgress {
+  batchSize: number;
+  batches: number;
+  recordsUpdated: number;
+  longestBatchMs: number;
+  byAgency: Map<string, number>;
+  asOf: Date | null;
+}
+
+function batchSummary(p: BatchProgress): { size: number; committed: number; longestMs: number } {
+  return { size: p.batchSize, committed: p.batches, longestMs: Math.round(p.longestBatchMs) };
 }
 
 function poolSize(sql: Sql): number {
