@@ -238,31 +238,8 @@ export class JobRunner {
 
           const c = conn;
           const id = jobId!;
-          const result =
-            batchSize > 0
-              ? await this.flipInBatches(c, id, batchSize, progress, { trigger: options.trigger, attempt, attemptErrors, started, asOf: options.asOf })
-              : await inTransaction(c, async (tx) => {
-                  await q.prepareWorkTransaction(tx, id, this.statementTimeoutMs);
-                  const asOf = options.asOf ?? (await q.databaseNow(tx))[0]!.now;
-                  const rows = await q.updateStatuses(tx, asOf);
-                  const agencies = rows.map(toAgencyResult);
-                  const recordsUpdated = agencies.reduce((n, a) => n + a.updatedCount, 0);
-                  const durationMs = Math.round(performance.now() - started);
-                  // Closed in the same transaction as the changes: both commit, or neither.
-                  await q.markSuccess(tx, id, recordsUpdated, {
-                    trigger: options.trigger,
-                    attempts: attempt,
-                    asOf: asOf.toISOString(),
-                    durationMs,
-                    agencies: rows.map((r) => ({
-                      agency_id: r.agency_id,
-                      updated_count: r.updated_count,
-                      transitions: r.transitions,
-                    })),
-                    attemptErrors,
-                  });
-                  return { agencies, recordsUpdated, durationMs, asOf };
-                });
+          const run = { trigger: options.trigger, attempt, attemptErrors, started, asOf: options.asOf };
+          const result = batchSize > 0 ? await this.flipInBatches(c, id, progress, run) : await this.flipInOneTransaction(c, id, run);
           log.info('run succeeded', {
             recordsUpdated: result.recordsUpdated,
             agencies: result.agencies.length,
@@ -363,25 +340,45 @@ export class JobRunner {
     }
   }
 
+  /** The whole run in one transaction, closed in it too: the changes and the success row
+   *  commit together, or neither does. */
+  private async flipInOneTransaction(c: postgres.ReservedSql<Record<string, never>>, id: string, run: RunContext): Promise<RunResult> {
+    return inTransaction(c, async (tx) => {
+      await q.prepareWorkTransaction(tx, id, this.statementTimeoutMs);
+      const asOf = run.asOf ?? (await q.databaseNow(tx))[0]!.now;
+      const rows = await q.updateStatuses(tx, asOf);
+      const agencies = rows.map(toAgencyResult);
+      const recordsUpdated = agencies.reduce((n, a) => n + a.updatedCount, 0);
+      const durationMs = Math.round(performance.now() - run.started);
+      await q.markSuccess(tx, id, recordsUpdated, {
+        trigger: run.trigger,
+        attempts: run.attempt,
+        asOf: asOf.toISOString(),
+        durationMs,
+        agencies: rows.map((r) => ({
+          agency_id: r.agency_id,
+          updated_count: r.updated_count,
+          transitions: r.transitions,
+        })),
+        attemptErrors: run.attemptErrors,
+      });
+      return { agencies, recordsUpdated, durationMs, asOf };
+    });
+  }
+
   /**
    * Batch mode: one transaction per batch of at most `batchSize` rows, until a batch flips
    * nothing, then one more that closes the jobs_log row with the totals. Row locks are held for
    * one batch; a run that stops half way has committed whole batches only, and the next run
    * goes on from there. The instant is fixed once, so every batch judges by the same clock.
    */
-  private async flipInBatches(
-    c: postgres.ReservedSql<Record<string, never>>,
-    id: string,
-    batchSize: number,
-    progress: BatchProgress,
-    run: { trigger: string; attempt: number; attemptErrors: AttemptError[]; started: number; asOf?: Date },
-  ): Promise<{ agencies: AgencyResult[]; recordsUpdated: number; durationMs: number; asOf: Date }> {
+  private async flipInBatches(c: postgres.ReservedSql<Record<string, never>>, id: string, progress: BatchProgress, run: RunContext): Promise<RunResult> {
     const asOf = (progress.asOf ??= run.asOf ?? (await q.databaseNow(c))[0]!.now);
     for (;;) {
       const batchStarted = performance.now();
       const rows = await inTransaction(c, async (tx) => {
         await q.prepareWorkTransaction(tx, id, this.statementTimeoutMs);
-        return q.updateStatusesBatch(tx, asOf, batchSize);
+        return q.updateStatusesBatch(tx, asOf, progress.batchSize);
       });
       const flipped = rows.reduce((n, r) => n + r.updated_count, 0);
       progress.batches++;
@@ -433,6 +430,22 @@ async function inTransaction<T>(conn: postgres.ReservedSql<Record<string, never>
     if (!isConnectionError(error)) await conn.unsafe('rollback').catch(() => {});
     throw error;
   }
+}
+
+/** One attempt of a run, as the ways of writing it need it. */
+interface RunContext {
+  trigger: string;
+  attempt: number;
+  attemptErrors: AttemptError[];
+  started: number;
+  asOf?: Date;
+}
+
+interface RunResult {
+  agencies: AgencyResult[];
+  recordsUpdated: number;
+  durationMs: number;
+  asOf: Date;
 }
 
 interface BatchProgress {
