@@ -5,8 +5,8 @@
 -- A backlog (the first run, or the catch-up after a long outage) is different: hundreds of
 -- thousands of rows, scattered over the whole heap. Reading them in index order (agency, due
 -- date) and writing them in physical order reads every heap page twice, and on a table larger
--- than shared_buffers the second read comes back from the OS; that was 1.13-1.15x the bare
--- UPDATE by primary key of the same rows (bench/, docs/scaling.md).
+-- than shared_buffers the first read, at random, comes back from the OS for most pages; that
+-- was 1.13-1.15x the bare UPDATE by primary key of the same rows (bench/, docs/scaling.md).
 --
 -- Now update_installment_statuses first counts, through the index alone, how much is due. The
 -- flip is one statement, written once (flip_overdue_installments), planned one of two ways: up
