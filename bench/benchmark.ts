@@ -153,15 +153,17 @@ async function measureScenario(
   const byPlanner = measured.get('limit');
   const byKey = measured.get('limitByKey');
   let limitPlans: ScenarioResult['limitPlans'] = null;
+  // Which of the limit's two plans is "the limit": its median goes into the table, its samples
+  // into the per-round ratios.
+  let limitMethod: RunMethod | null = byPlanner ? 'limit' : byKey ? 'limitByKey' : null;
   if (byPlanner && byKey) {
     const chosen = byKey.medianMs < byPlanner.medianMs ? 'primaryKeyProbes' : 'plannerChoice';
-    methodResults.limit = chosen === 'primaryKeyProbes' ? byKey : byPlanner;
+    limitMethod = chosen === 'primaryKeyProbes' ? 'limitByKey' : 'limit';
     limitPlans = { plannerChoiceMs: byPlanner.medianMs, primaryKeyProbesMs: byKey.medianMs, chosen };
-  } else if (byPlanner ?? byKey) {
-    methodResults.limit = (byPlanner ?? byKey)!;
   }
+  if (limitMethod) methodResults.limit = measured.get(limitMethod)!;
   // Rounds: the k-th sample of every method was taken in the k-th round of the rotation.
-  const limitSamples = samples.get(limitPlans?.chosen === 'plannerChoice' ? 'limit' : byKey ? 'limitByKey' : 'limit');
+  const limitSamples = limitMethod ? samples.get(limitMethod) : undefined;
   const oursSamples = samples.get('ours');
   const byRound =
     oursSamples && limitSamples && scenario !== 'idle' && oursSamples.length === limitSamples.length && limitSamples.every((x) => x.ms > 0)
